@@ -1,0 +1,248 @@
+"""The cluster inventory: what an operator writes down about a production cluster.
+
+One YAML file describes the cluster (mode, bootstrap servers, versions), how to
+reach each node over SSH, where Kafka is installed on it and how its service is
+stopped and started. ``kafka-upgrade sandbox up`` writes the same format for
+the local sandbox, so every flow runs on the sandbox exactly as on production.
+
+Environment variables override the file (``KAFKA_UPGRADE_`` prefix, ``__``
+between nested names, e.g. ``KAFKA_UPGRADE_KAFKA__SASL_PASSWORD``). Secrets are
+``SecretStr``: they print as ``**********`` in logs, reprs and artifacts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Role = Literal["broker", "controller"]
+Mode = Literal["zk", "kraft"]
+
+_VERSION_PATTERN = r"^\d+\.\d+\.\d+$"
+
+
+class InventoryError(Exception):
+    """The inventory cannot be used as written; the message names the field and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SshSettings(_Strict):
+    user: str = Field(description="Login user on every node (a node may override it).")
+    port: int = Field(22, ge=1, le=65535, description="SSH port (a node may override it).")
+    key_file: Path | None = Field(None, description="Private key for the login.")
+    known_hosts: Path | None = Field(
+        None,
+        description="known_hosts file used to verify host keys; ~/.ssh/known_hosts when empty. "
+        "Unknown or changed host keys are refused.",
+    )
+    connect_timeout_s: float = Field(10.0, gt=0)
+    command_timeout_s: float = Field(120.0, gt=0, description="Upper bound for one remote command.")
+
+
+class ServiceControl(_Strict):
+    kind: Literal["scripts", "systemd"] = Field(
+        "scripts",
+        description="'scripts': kafka-server-start.sh -daemon / kafka-server-stop.sh from the "
+        "current install; 'systemd': systemctl start/stop of `unit`.",
+    )
+    unit: str | None = Field(None, description="systemd unit name, for kind=systemd.")
+    sudo: bool = Field(False, description="Prefix service commands with sudo -n.")
+
+    @model_validator(mode="after")
+    def _unit_for_systemd(self) -> ServiceControl:
+        if self.kind == "systemd" and not self.unit:
+            raise ValueError("service.kind is 'systemd' but service.unit is empty: name the unit")
+        return self
+
+
+class Node(_Strict):
+    id: int = Field(ge=0, description="broker.id / node.id")
+    host: str = Field(description="Address the node is reached at over SSH.")
+    roles: list[Role] = Field(description="'broker', 'controller' or both (KRaft combined).")
+    ssh_port: int | None = Field(None, ge=1, le=65535)
+    ssh_user: str | None = None
+    install_dir: Path = Field(
+        description="Directory holding the Kafka versions side by side (kafka_2.13-X.Y.Z/)."
+    )
+    current_link: Path | None = Field(
+        None, description="Symlink to the running version; install_dir/current when empty."
+    )
+    config_path: Path = Field(description="The node's server.properties.")
+    log_dir: Path | None = Field(None, description="Where the service writes server.log.")
+    service: ServiceControl = Field(default_factory=ServiceControl)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment for Kafka commands (KAFKA_HEAP_OPTS, ...)."
+    )
+
+    @property
+    def link(self) -> Path:
+        return self.current_link or self.install_dir / "current"
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.roles
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles
+
+    def version_dir(self, version: str) -> Path:
+        return self.install_dir / f"kafka_2.13-{version}"
+
+
+class ZooKeeper(_Strict):
+    connect: str = Field(description="zookeeper.connect string of the cluster.")
+
+
+class KafkaClientSettings(_Strict):
+    """Settings of the AdminClient / health clients (librdkafka names, underscores for dots)."""
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    ssl_key_password: SecretStr | None = None
+
+    def librdkafka_config(self) -> dict[str, str]:
+        """Client configuration for confluent-kafka; the only place secrets are unwrapped."""
+        config: dict[str, str] = {"security.protocol": self.security_protocol}
+        for field, key in [
+            ("sasl_mechanism", "sasl.mechanism"),
+            ("sasl_username", "sasl.username"),
+            ("ssl_ca_location", "ssl.ca.location"),
+            ("ssl_certificate_location", "ssl.certificate.location"),
+            ("ssl_key_location", "ssl.key.location"),
+        ]:
+            value = getattr(self, field)
+            if value is not None:
+                config[key] = str(value)
+        for field, key in [("sasl_password", "sasl.password"), ("ssl_key_password", "ssl.key.password")]:
+            secret: SecretStr | None = getattr(self, field)
+            if secret is not None:
+                config[key] = secret.get_secret_value()
+        return config
+
+
+class Timeouts(_Strict):
+    stop_s: float = Field(300.0, gt=0, description="Wait for a stopped node's process to exit.")
+    start_s: float = Field(300.0, gt=0, description="Wait for a started node to register.")
+    recover_s: float = Field(600.0, gt=0, description="Wait for a node to rejoin every ISR.")
+    healthy_before_s: float = Field(600.0, gt=0, description="Wait for a safe moment to restart.")
+    approval_s: float = Field(86400.0, gt=0, description="How long an approval may wait.")
+
+
+class HealthThresholds(_Strict):
+    poll_interval_s: float = Field(1.0, gt=0, le=1.0, description="Seconds between health polls.")
+    stable_checks: int = Field(3, ge=1, description="Consecutive healthy polls required.")
+    controller_max_lag: int = Field(1000, ge=0, description="Max voter lag (records).")
+    controller_caught_up_ms: int = Field(5000, ge=0, description="Voter caught up this recently.")
+    lag_growth_warn: int = Field(10000, ge=0, description="Consumer lag growth worth a warning.")
+
+
+class Inventory(BaseSettings):
+    """A cluster as the operator describes it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KAFKA_UPGRADE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    cluster: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Cluster name (kebab-case).")
+    mode: Mode
+    bootstrap_servers: str
+    current_version: str = Field(pattern=_VERSION_PATTERN)
+    target_version: str | None = Field(None, pattern=_VERSION_PATTERN)
+    ssh: SshSettings
+    nodes: list[Node] = Field(min_length=1)
+    zookeeper: ZooKeeper | None = None
+    kafka: KafkaClientSettings = Field(default_factory=KafkaClientSettings)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    health: HealthThresholds = Field(default_factory=HealthThresholds)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file arrives as init kwargs; the environment must win over it.
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Inventory:
+        ids = [n.id for n in self.nodes]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"nodes: id {dupes[0]} appears more than once; node ids must be unique")
+        if self.mode == "zk":
+            if self.zookeeper is None:
+                raise ValueError("mode is 'zk' but the 'zookeeper' section is missing")
+            bad = [n.id for n in self.nodes if n.roles != ["broker"]]
+            if bad:
+                raise ValueError(
+                    f"nodes: node {bad[0]} has roles other than [broker]; "
+                    "ZooKeeper-mode nodes are brokers only"
+                )
+        if self.mode == "kraft" and not any(n.is_controller for n in self.nodes):
+            raise ValueError("mode is 'kraft' but no node has the 'controller' role")
+        return self
+
+    def node(self, node_id: int) -> Node:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise InventoryError(f"no node with id {node_id} in inventory of cluster {self.cluster}")
+
+    @property
+    def broker_ids(self) -> list[int]:
+        return sorted(n.id for n in self.nodes if n.is_broker)
+
+    def ssh_user(self, node: Node) -> str:
+        return node.ssh_user or self.ssh.user
+
+    def ssh_port(self, node: Node) -> int:
+        return node.ssh_port or self.ssh.port
+
+    def to_yaml(self) -> str:
+        # Secrets are written masked; a real secret belongs in the environment.
+        data = self.model_dump(mode="json", exclude_none=True)
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+def load_inventory(path: Path | str, **overrides: Any) -> Inventory:
+    """Read and validate an inventory file; every problem becomes an InventoryError."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise InventoryError(f"inventory file {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"inventory file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InventoryError(f"inventory file {path} must hold a mapping at the top level")
+    raw.update(overrides)
+    try:
+        return Inventory(**raw)
+    except ValidationError as exc:
+        raise InventoryError(_describe(path, exc)) from None
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    lines = [f"inventory file {path} is not valid:"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        # Never echo the input: it may be a secret.
+        lines.append(f"  - {where}: {err['msg']}")
+    return "\n".join(lines)

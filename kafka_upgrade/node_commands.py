@@ -1,0 +1,122 @@
+"""Shell commands run on a Kafka node, and parsers for what they print.
+
+Every command is built here, in pure functions, with every value quoted, so
+the tasks that run them stay thin and the command lines are unit-tested.
+
+The running process is identified by its server.properties path on its
+command line (so several nodes may share one machine, as in the sandbox), and
+its version is read from the Kafka jar the JVM holds open, i.e. what the
+running process really loaded, not what the symlink says now.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from kafka_upgrade.inventory import Node
+from kafka_upgrade.remote import node_env, quote_command
+
+_JAR = re.compile(r"kafka_2\.1[23]-(\d+\.\d+\.\d+)\.jar")
+_MAIN_CLASS = {"kafka": r"kafka\.Kafka", "zookeeper": r"org\.apache\.zookeeper\.server\.quorum"}
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    version: str | None
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """What a probe saw on a node: the process (if any) and the ``current`` link target."""
+
+    process: ProcessInfo | None
+    link_version: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None
+
+
+def probe_command(node: Node) -> str:
+    """Print ``pid=<pid> jar=<jar>`` per matching JVM and ``link=<target>``."""
+    return find_process_script(str(node.config_path), "kafka") + (
+        f"; printf 'link=%s\\n' \"$(readlink {shlex.quote(str(node.link))} || true)\""
+    )
+
+
+def find_process_script(config_path: str, kind: str = "kafka") -> str:
+    cfg = shlex.quote(config_path)
+    pattern = shlex.quote(_MAIN_CLASS[kind])
+    return (
+        f"for pid in $(pgrep -f {pattern} || true); do "
+        f"if tr '\\0' '\\n' < /proc/$pid/cmdline 2>/dev/null | grep -qxF -- {cfg}; then "
+        "jar=$(ls -l /proc/$pid/fd 2>/dev/null | grep -o 'kafka_2\\.1[23]-[0-9][0-9.]*\\.jar' "
+        "| head -n 1); "
+        'printf \'pid=%s jar=%s\\n\' "$pid" "$jar"; fi; done'
+    )
+
+
+def parse_probe(stdout: str) -> NodeState:
+    process: ProcessInfo | None = None
+    link_version: str | None = None
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("pid="):
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            match = _JAR.search(fields.get("jar", ""))
+            process = ProcessInfo(pid=int(fields["pid"]), version=match.group(1) if match else None)
+        elif line.startswith("link="):
+            target = line[len("link=") :]
+            match = re.search(r"kafka_2\.1[23]-(\d+\.\d+\.\d+)", target)
+            link_version = match.group(1) if match else None
+    return NodeState(process=process, link_version=link_version)
+
+
+def _sudo(node: Node) -> list[str]:
+    return ["sudo", "-n"] if node.service.sudo else []
+
+
+def start_command(node: Node) -> str:
+    if node.service.kind == "systemd":
+        return quote_command([*_sudo(node), "systemctl", "start", str(node.service.unit)])
+    return quote_command(
+        [*_sudo(node), f"{node.link}/bin/kafka-server-start.sh", "-daemon", str(node.config_path)],
+        env=node_env(node),
+    )
+
+
+def stop_command(node: Node) -> str:
+    """Ask for a controlled shutdown; does not wait (the caller waits on the pid)."""
+    if node.service.kind == "systemd":
+        return quote_command(
+            [*_sudo(node), "systemctl", "stop", "--no-block", str(node.service.unit)]
+        )
+    return quote_command(
+        [*_sudo(node), f"{node.link}/bin/kafka-server-stop.sh", str(node.config_path)],
+        env=node_env(node),
+    )
+
+
+def pid_alive_command(pid: int) -> str:
+    return f"kill -0 {int(pid)} 2>/dev/null && echo alive || echo gone"
+
+
+def switch_binary_command(node: Node, version: str) -> str:
+    """Point ``current`` at a pre-staged version directory, atomically (rename over)."""
+    target = node.version_dir(version)
+    link = node.link
+    tmp = link.with_name(link.name + ".kafka-upgrade-tmp")
+    t, lk, tp = (shlex.quote(str(p)) for p in (target, link, tmp))
+    return (
+        f"test -x {t}/bin/kafka-server-start.sh || "
+        f"{{ echo 'version directory {target} is not staged on this host' >&2; exit 3; }}; "
+        f"ln -sfn {t} {tp} && mv -Tf {tp} {lk}"
+    )
+
+
+def staged_command(node: Node, version: str) -> str:
+    path = shlex.quote(str(node.version_dir(version)))
+    return f"test -x {path}/bin/kafka-server-start.sh && echo staged || echo missing"

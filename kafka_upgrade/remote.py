@@ -1,0 +1,234 @@
+"""The one narrow seam to the nodes: ``run(node, command) -> CommandResult``.
+
+``FabricRemote`` is the production transport (SSH through Fabric, host keys
+verified against a known_hosts file, never auto-added). Tests of pure logic
+pass a plain fake with the same ``run`` method; integration tests use real sshd.
+
+Errors are translated where they enter:
+
+- ``TransientRemoteError``: the connection dropped, timed out or was refused.
+  Retrying the step is reasonable.
+- ``HostKeyError``: the host key is unknown or changed. Never retried: an
+  operator must check the host and its known_hosts entry.
+- A command that ran and exited non-zero is *not* an exception: it is a
+  ``CommandResult`` with ``ok == False``; the caller decides what it means.
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import paramiko
+from fabric import Connection
+from invoke.exceptions import CommandTimedOut
+
+from kafka_upgrade.inventory import Inventory, Node
+
+LineSink = Callable[[str], None]
+
+
+class RemoteError(Exception):
+    """Base of the transport's errors."""
+
+
+class TransientRemoteError(RemoteError):
+    """The SSH connection failed or timed out; the step may be retried."""
+
+
+class HostKeyError(RemoteError):
+    """The node's host key is unknown or does not match known_hosts."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    node_id: int
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def describe(self) -> str:
+        tail = (self.stderr.strip() or self.stdout.strip()).splitlines()[-5:]
+        return f"node {self.node_id}: `{self.command}` exited {self.exit_code}: " + " | ".join(tail)
+
+
+class Remote(Protocol):
+    def run(
+        self,
+        node: Node,
+        command: str,
+        *,
+        timeout: float | None = None,
+        on_line: LineSink | None = None,
+    ) -> CommandResult: ...
+
+
+def quote_command(args: Iterable[str | Path], env: Mapping[str, str] | None = None) -> str:
+    """Build a shell command line in which every value is quoted."""
+    parts = [str(a) for a in args]
+    if env:
+        parts = ["env", *(f"{k}={v}" for k, v in env.items()), *parts]
+    return shlex.join(parts)
+
+
+class _LineWriter:
+    """A file-like object that hands complete lines to a sink (for live run logs)."""
+
+    def __init__(self, sink: LineSink, prefix: str) -> None:
+        self._sink = sink
+        self._prefix = prefix
+        self._buffer = ""
+
+    def write(self, data: str) -> int:
+        self._buffer += data
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self._sink(self._prefix + line)
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._sink(self._prefix + self._buffer)
+            self._buffer = ""
+
+
+class FabricRemote:
+    """Runs commands over SSH with Fabric; one cached connection per node."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self._inventory = inventory
+        self._connections: dict[int, Connection] = {}
+        self._lock = threading.Lock()
+
+    def _known_hosts(self) -> Path:
+        return self._inventory.ssh.known_hosts or Path.home() / ".ssh" / "known_hosts"
+
+    def _connection(self, node: Node) -> Connection:
+        with self._lock:
+            conn = self._connections.get(node.id)
+            if conn is None:
+                ssh = self._inventory.ssh
+                connect_kwargs: dict[str, object] = {
+                    "look_for_keys": ssh.key_file is None,
+                    "allow_agent": ssh.key_file is None,
+                }
+                if ssh.key_file is not None:
+                    connect_kwargs["key_filename"] = str(ssh.key_file)
+                conn = Connection(
+                    host=node.host,
+                    port=self._inventory.ssh_port(node),
+                    user=self._inventory.ssh_user(node),
+                    connect_timeout=ssh.connect_timeout_s,
+                    connect_kwargs=connect_kwargs,
+                )
+                # Fabric auto-adds unknown host keys; we verify them instead.
+                conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+                known_hosts = self._known_hosts()
+                if known_hosts.exists():
+                    conn.client.load_host_keys(str(known_hosts))
+                self._connections[node.id] = conn
+            return conn
+
+    def run(
+        self,
+        node: Node,
+        command: str,
+        *,
+        timeout: float | None = None,
+        on_line: LineSink | None = None,
+    ) -> CommandResult:
+        conn = self._connection(node)
+        timeout = timeout or self._inventory.ssh.command_timeout_s
+        streams: dict[str, object] = {}
+        writers: list[_LineWriter] = []
+        if on_line is not None:
+            out, err = _LineWriter(on_line, ""), _LineWriter(on_line, "stderr: ")
+            writers = [out, err]
+            streams = {"out_stream": out, "err_stream": err, "hide": False}
+        else:
+            streams = {"hide": True}
+        try:
+            result = conn.run(command, warn=True, timeout=timeout, in_stream=False, **streams)
+        except CommandTimedOut as exc:
+            self._drop(node)
+            raise TransientRemoteError(
+                f"node {node.id} ({node.host}): command did not finish within {timeout:.0f} s"
+            ) from exc
+        except paramiko.BadHostKeyException as exc:
+            self._drop(node)
+            raise HostKeyError(
+                f"node {node.id} ({node.host}): host key does not match known_hosts "
+                f"{self._known_hosts()}; verify the host before updating the entry"
+            ) from None
+        except paramiko.SSHException as exc:
+            self._drop(node)
+            if "not found in known_hosts" in str(exc):
+                raise HostKeyError(
+                    f"node {node.id} ({node.host}): host key is not in {self._known_hosts()}; "
+                    "add it (ssh-keyscan, then verify the fingerprint) and retry"
+                ) from None
+            raise TransientRemoteError(f"node {node.id} ({node.host}): SSH failed: {exc}") from None
+        except (OSError, socket.timeout, EOFError) as exc:
+            self._drop(node)
+            raise TransientRemoteError(
+                f"node {node.id} ({node.host}:{self._inventory.ssh_port(node)}): "
+                f"cannot connect over SSH: {exc}"
+            ) from None
+        finally:
+            for w in writers:
+                w.flush()
+        return CommandResult(
+            node_id=node.id,
+            command=command,
+            exit_code=result.exited,
+            stdout=result.stdout,
+            stderr=result.stderr,
+        )
+
+    def _drop(self, node: Node) -> None:
+        with self._lock:
+            conn = self._connections.pop(node.id, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._connections = list(self._connections.values()), {}
+        for conn in conns:
+            conn.close()
+
+    def __enter__(self) -> FabricRemote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def node_env(node: Node) -> dict[str, str]:
+    """Environment for Kafka commands on a node (its own settings plus LOG_DIR)."""
+    env = dict(node.env)
+    if node.log_dir is not None:
+        env.setdefault("LOG_DIR", str(node.log_dir))
+    return env
+
+
+__all__ = [
+    "CommandResult",
+    "FabricRemote",
+    "HostKeyError",
+    "Remote",
+    "RemoteError",
+    "TransientRemoteError",
+    "node_env",
+    "quote_command",
+]

@@ -1,0 +1,384 @@
+"""A local, real Kafka cluster that looks like production hosts: up, status, down.
+
+``up`` fetches the Kafka distributions, lays out every node (own address, data
+dir, versions side by side under ``install/`` with a ``current`` symlink, own
+``server.properties``), starts a private sshd, then formats and starts every
+node *over SSH*, exactly as the upgrade flows will reach them, and writes an
+inventory file in the format users write for production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka_upgrade import dist
+from kafka_upgrade.inventory import Inventory, load_inventory
+from kafka_upgrade.kafka_admin import admin_client, wait_for_brokers
+from kafka_upgrade.node_commands import (
+    parse_probe,
+    probe_command,
+    start_command,
+    stop_command,
+)
+from kafka_upgrade.remote import FabricRemote, node_env, quote_command
+from kafka_upgrade.sandbox import sshd
+from kafka_upgrade.sandbox.layout import (
+    SANDBOX_JVM_ENV,
+    SSH_PORT,
+    SandboxSpec,
+    plan_sandbox,
+    sandboxes_root,
+    server_properties,
+    zookeeper_properties,
+)
+from kafka_upgrade.versions import Mode, pair_for
+
+Log = Callable[[str], None]
+
+
+class SandboxError(Exception):
+    """The sandbox could not be brought up, inspected or taken down."""
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    id: int
+    host: str
+    roles: list[str]
+    version: str | None
+    running: bool
+    pid: int | None
+    current_link: str | None
+
+
+def sandbox_dir(name: str) -> Path:
+    return sandboxes_root() / name
+
+
+def _check_ports_free(spec: SandboxSpec) -> None:
+    for host, port in spec.listening_ports():
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                raise SandboxError(
+                    f"{host}:{port} is already in use ({exc.strerror}); is sandbox "
+                    f"{spec.name!r} (or another one) still up? Try `kafka-upgrade sandbox down "
+                    f"--name {spec.name}`"
+                ) from None
+
+
+def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
+    files = sshd.SshdFiles(spec.ssh_dir)
+    data: dict[str, Any] = {
+        "cluster": spec.name,
+        "mode": spec.mode,
+        "bootstrap_servers": spec.bootstrap_servers,
+        "current_version": spec.version,
+        "ssh": {
+            "user": sshd.login_user(),
+            "port": SSH_PORT,
+            "key_file": str(files.client_key),
+            "known_hosts": str(files.known_hosts),
+        },
+        "nodes": [
+            {
+                "id": n.id,
+                "host": n.host,
+                "roles": list(n.roles),
+                "install_dir": str(n.install_dir),
+                "current_link": str(n.current_link),
+                "config_path": str(n.config_path),
+                "log_dir": str(n.log_dir),
+                "service": {"kind": "scripts"},
+                "env": dict(SANDBOX_JVM_ENV),
+            }
+            for n in spec.nodes
+        ],
+    }
+    later = [v for v in stage if v != spec.version]
+    if later:
+        data["target_version"] = later[-1]
+    if spec.mode == "zk":
+        data["zookeeper"] = {"connect": spec.zk_connect}
+    inventory = Inventory(**data)
+    spec.inventory_path.write_text(
+        "# Written by `kafka-upgrade sandbox up`; the same format as a production inventory.\n"
+        + inventory.to_yaml()
+    )
+    return inventory
+
+
+def up(
+    name: str,
+    mode: Mode,
+    version: str | None = None,
+    nodes: int = 3,
+    controllers: int = 0,
+    stage: list[str] | None = None,
+    log: Log = print,
+    start_timeout: float = 180.0,
+) -> Inventory:
+    """Bring a sandbox up and return its inventory (also written to disk)."""
+    version = version or pair_for(mode).old
+    spec = plan_sandbox(name, mode, version, nodes, controllers)
+    if spec.state_path.exists():
+        raise SandboxError(
+            f"sandbox {name!r} already exists at {spec.root}; "
+            f"run `kafka-upgrade sandbox down --name {name}` first"
+        )
+    if stage is None:
+        pair = pair_for(mode)
+        stage = [pair.new] if version == pair.old else []
+    versions = [version, *[v for v in stage if v != version]]
+    _check_ports_free(spec)
+    sshd.find_sshd()  # fail before any work when openssh-server is missing
+
+    dists = {}
+    for v in versions:
+        log(f"fetching Kafka {v} ...")
+        dists[v] = dist.fetch(v, log=log)
+
+    spec.root.mkdir(parents=True)
+    state: dict[str, Any] = {"name": name, "mode": mode, "root": str(spec.root), "octet": spec.octet}
+    _save_state(spec, state)
+    try:
+        for n in spec.nodes:
+            for d in (n.install_dir, n.config_path.parent, n.data_dir, n.log_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            for v, path in dists.items():
+                (n.install_dir / dist.dist_dir_name(v)).symlink_to(path)
+            n.current_link.symlink_to(dist.dist_dir_name(version))
+            n.config_path.write_text(server_properties(spec, n))
+        inventory = _write_inventory(spec, versions)
+
+        files = sshd.SshdFiles(spec.ssh_dir)
+        sshd.prepare(files, spec.addresses, SSH_PORT)
+        state["sshd_pid"] = sshd.start(files, spec.addresses, SSH_PORT)
+        _save_state(spec, state)
+        log(f"sshd listening on {', '.join(spec.addresses)} port {SSH_PORT}")
+
+        if mode == "zk":
+            state["zookeeper"] = _start_zookeeper(spec, dists[version])
+            _save_state(spec, state)
+            log(f"ZooKeeper listening on {spec.zk_connect}")
+
+        with FabricRemote(inventory) as remote:
+            if mode == "kraft":
+                cluster_id = _random_cluster_id()
+                state["cluster_id"] = cluster_id
+
+                def format_node(node_id: int) -> None:
+                    node = inventory.node(node_id)
+                    cmd = quote_command(
+                        [
+                            f"{node.link}/bin/kafka-storage.sh",
+                            "format",
+                            "-t",
+                            cluster_id,
+                            "-c",
+                            str(node.config_path),
+                        ],
+                        env=node_env(node),
+                    )
+                    result = remote.run(node, cmd, timeout=120)
+                    if not result.ok:
+                        raise SandboxError(f"formatting storage failed: {result.describe()}")
+
+                _each(format_node, [n.id for n in inventory.nodes])
+                log(f"formatted storage of {len(inventory.nodes)} nodes (cluster id {cluster_id})")
+
+            def start_node(node_id: int) -> None:
+                node = inventory.node(node_id)
+                result = remote.run(node, start_command(node), timeout=60)
+                if not result.ok:
+                    raise SandboxError(f"starting node {node_id} failed: {result.describe()}")
+
+            _each(start_node, [n.id for n in inventory.nodes])
+            log("started every node over SSH; waiting for the brokers to register ...")
+        admin = admin_client(inventory)
+        wait_for_brokers(admin, set(inventory.broker_ids), timeout=start_timeout)
+        _save_state(spec, state)
+        log(f"sandbox {name!r} is up: {inventory.bootstrap_servers}")
+        return inventory
+    except BaseException:
+        log(f"sandbox {name!r} failed to come up; taking it down (logs kept under {spec.root})")
+        down(name, keep_files=True, log=log)
+        raise
+
+
+def _each(fn: Callable[[int], None], ids: list[int]) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, len(ids))) as pool:
+        for future in [pool.submit(fn, i) for i in ids]:
+            future.result()
+
+
+def _random_cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _start_zookeeper(spec: SandboxSpec, install: Path) -> dict[str, Any]:
+    (spec.zk_root / "data").mkdir(parents=True, exist_ok=True)
+    (spec.zk_root / "logs").mkdir(parents=True, exist_ok=True)
+    config = spec.zk_root / "zookeeper.properties"
+    config.write_text(zookeeper_properties(spec))
+    env = {**os.environ, **SANDBOX_JVM_ENV, "LOG_DIR": str(spec.zk_root / "logs")}
+    env["KAFKA_HEAP_OPTS"] = "-Xms64m -Xmx256m"
+    subprocess.run(
+        [str(install / "bin" / "zookeeper-server-start.sh"), "-daemon", str(config)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    host, port = spec.zk_host, 2181
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1) as s:
+                s.sendall(b"ruok")
+                if s.recv(4) == b"imok":
+                    return {"config": str(config), "connect": spec.zk_connect}
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SandboxError(f"ZooKeeper did not answer on {spec.zk_connect} within 60 s")
+
+
+def _save_state(spec: SandboxSpec, state: dict[str, Any]) -> None:
+    spec.state_path.write_text(json.dumps(state, indent=2))
+
+
+def _load_state(name: str) -> dict[str, Any]:
+    path = sandbox_dir(name) / "sandbox.json"
+    if not path.exists():
+        raise SandboxError(f"no sandbox named {name!r} (looked in {path.parent})")
+    return json.loads(path.read_text())
+
+
+def status(name: str) -> dict[str, Any]:
+    """What is running in the sandbox, as the processes themselves report it."""
+    state = _load_state(name)
+    root = Path(state["root"])
+    inventory = load_inventory(root / "inventory.yaml")
+    nodes: list[NodeStatus] = []
+    with FabricRemote(inventory) as remote:
+
+        def probe(node_id: int) -> NodeStatus:
+            node = inventory.node(node_id)
+            try:
+                seen = parse_probe(remote.run(node, probe_command(node), timeout=30).stdout)
+            except Exception:
+                seen = None
+            proc = seen.process if seen else None
+            return NodeStatus(
+                id=node.id,
+                host=node.host,
+                roles=list(node.roles),
+                version=proc.version if proc else None,
+                running=proc is not None,
+                pid=proc.pid if proc else None,
+                current_link=f"kafka_2.13-{seen.link_version}" if seen and seen.link_version else None,
+            )
+
+        with ThreadPoolExecutor(max_workers=len(inventory.nodes)) as pool:
+            nodes = list(pool.map(probe, [n.id for n in inventory.nodes]))
+    return {
+        "name": name,
+        "mode": inventory.mode,
+        "bootstrap_servers": inventory.bootstrap_servers,
+        "inventory": str(root / "inventory.yaml"),
+        "zookeeper": state.get("zookeeper", {}).get("connect"),
+        "nodes": [n.__dict__ for n in nodes],
+    }
+
+
+def down(name: str, keep_files: bool = False, log: Log = print, timeout: float = 60.0) -> None:
+    """Stop every node (controlled), ZooKeeper and sshd; leave no process behind."""
+    root = sandbox_dir(name)
+    if not root.exists():
+        raise SandboxError(f"no sandbox named {name!r} (looked in {root})")
+    state = json.loads((root / "sandbox.json").read_text()) if (root / "sandbox.json").exists() else {}
+    inventory_path = root / "inventory.yaml"
+    if inventory_path.exists() and state.get("sshd_pid"):
+        inventory = load_inventory(inventory_path)
+        try:
+            with FabricRemote(inventory) as remote:
+
+                def stop(node_id: int) -> None:
+                    node = inventory.node(node_id)
+                    remote.run(node, stop_command(node), timeout=30)
+
+                _each(stop, [n.id for n in inventory.nodes])
+        except Exception as exc:  # noqa: BLE001 - teardown goes on regardless
+            log(f"controlled stop over SSH failed ({exc}); stopping processes directly")
+        _wait_gone(root, timeout, log)
+    if state.get("zookeeper"):
+        _signal_matching(str(state["zookeeper"]["config"]), signal.SIGTERM)
+    _wait_gone(root, 20, log, exclude_sshd=True)
+    if state.get("sshd_pid"):
+        sshd.stop(int(state["sshd_pid"]))
+    leftovers = _signal_matching(f"{root}/", signal.SIGKILL)
+    if leftovers:
+        log(f"killed leftover processes {leftovers}")
+    if not keep_files:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        (root / "sandbox.json").unlink(missing_ok=True)
+    log(f"sandbox {name!r} is down")
+
+
+def _pids_matching(needle: str, exclude_sshd: bool = False) -> list[int]:
+    """Local processes whose command line mentions ``needle`` (the sandbox's root)."""
+    found = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in cmdline and not (exclude_sshd and "sshd" in cmdline.split(" ", 1)[0]):
+            found.append(int(entry.name))
+    return found
+
+
+def _signal_matching(needle: str, sig: signal.Signals) -> list[int]:
+    pids = _pids_matching(needle)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def _wait_gone(root: Path, timeout: float, log: Log, exclude_sshd: bool = True) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pids_matching(f"{root}/", exclude_sshd=exclude_sshd):
+            return
+        time.sleep(0.3)
+
+
+def running_processes(name: str) -> list[int]:
+    """Pids of anything still running from this sandbox (for tests and `down`)."""
+    return _pids_matching(f"{sandbox_dir(name)}/")
+
+
+__all__ = ["SandboxError", "down", "running_processes", "status", "up"]

@@ -1,0 +1,246 @@
+"""The sandbox's shape, decided in pure functions: addresses, ids, paths, configs.
+
+Every node gets its own loopback address ``127.0.N.(10+id)`` (N derived from
+the sandbox name), its own data dir, an install dir that holds Kafka versions
+side by side with a ``current`` symlink, and its own ``server.properties``.
+ZooKeeper, in zk mode, sits at ``127.0.N.10``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Mode = Literal["zk", "kraft"]
+
+BROKER_PORT = 9092
+CONTROLLER_PORT = 9093
+ZK_PORT = 2181
+SSH_PORT = 2222
+
+# Small JVMs: a sandbox runs up to seven of them on a 2-core machine.
+SANDBOX_JVM_ENV = {
+    "KAFKA_HEAP_OPTS": "-Xms128m -Xmx512m",
+    "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k "
+    "-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true",
+}
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+class SandboxSpecError(ValueError):
+    """A sandbox request that cannot be built; the message names the option."""
+
+
+def sandboxes_root() -> Path:
+    env = os.environ.get("KAFKA_UPGRADE_SANDBOX_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "kafka-upgrade" / "sandboxes"
+
+
+def subnet_octet(name: str) -> int:
+    """A stable third octet for the sandbox's addresses, so two sandboxes don't collide."""
+    return 20 + zlib.crc32(name.encode()) % 200
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    id: int
+    roles: tuple[str, ...]
+    host: str
+    root: Path
+
+    @property
+    def install_dir(self) -> Path:
+        return self.root / "install"
+
+    @property
+    def current_link(self) -> Path:
+        return self.install_dir / "current"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config" / "server.properties"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.roles
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    name: str
+    mode: Mode
+    version: str
+    root: Path
+    octet: int
+    nodes: tuple[NodeSpec, ...]
+
+    @property
+    def zk_host(self) -> str:
+        return f"127.0.{self.octet}.10"
+
+    @property
+    def zk_connect(self) -> str:
+        return f"{self.zk_host}:{ZK_PORT}"
+
+    @property
+    def zk_root(self) -> Path:
+        return self.root / "zookeeper"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.root / "ssh"
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.root / "inventory.yaml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "sandbox.json"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"{n.host}:{BROKER_PORT}" for n in self.nodes if n.is_broker)
+
+    @property
+    def controller_voters(self) -> str:
+        return ",".join(f"{n.id}@{n.host}:{CONTROLLER_PORT}" for n in self.nodes if n.is_controller)
+
+    @property
+    def addresses(self) -> list[str]:
+        return [n.host for n in self.nodes]
+
+    def listening_ports(self) -> list[tuple[str, int]]:
+        ports = [(a, SSH_PORT) for a in self.addresses]
+        for n in self.nodes:
+            if n.is_broker:
+                ports.append((n.host, BROKER_PORT))
+            if n.is_controller:
+                ports.append((n.host, CONTROLLER_PORT))
+        if self.mode == "zk":
+            ports.append((self.zk_host, ZK_PORT))
+        return ports
+
+
+def plan_sandbox(
+    name: str,
+    mode: Mode,
+    version: str,
+    nodes: int = 3,
+    controllers: int = 0,
+    root: Path | None = None,
+) -> SandboxSpec:
+    """Decide the sandbox layout. ``controllers=0`` means combined KRaft nodes."""
+    if not _NAME.match(name):
+        raise SandboxSpecError(
+            f"--name {name!r}: use lowercase letters, digits and dashes (at most 40 characters)"
+        )
+    if mode not in ("zk", "kraft"):
+        raise SandboxSpecError(f"--mode {mode!r}: choose 'zk' or 'kraft'")
+    if not re.match(r"^\d+\.\d+\.\d+$", version):
+        raise SandboxSpecError(f"--version {version!r}: give a release like 3.9.1")
+    major = int(version.split(".")[0])
+    if mode == "zk" and major >= 4:
+        raise SandboxSpecError(
+            f"--version {version}: Kafka 4 has no ZooKeeper mode; use --mode kraft or a 3.x version"
+        )
+    if not 1 <= nodes <= 9:
+        raise SandboxSpecError(f"--nodes {nodes}: choose 1 to 9 brokers")
+    if controllers and mode == "zk":
+        raise SandboxSpecError("--controllers applies to --mode kraft only")
+    if controllers < 0 or controllers > 5 or (controllers and controllers % 2 == 0):
+        raise SandboxSpecError(f"--controllers {controllers}: choose 0 (combined), 1, 3 or 5")
+    root = (root or sandboxes_root()) / name
+    octet = subnet_octet(name)
+
+    def spec(node_id: int, roles: tuple[str, ...]) -> NodeSpec:
+        return NodeSpec(node_id, roles, f"127.0.{octet}.{10 + node_id}", root / f"node-{node_id}")
+
+    if mode == "zk":
+        specs = [spec(i, ("broker",)) for i in range(1, nodes + 1)]
+    elif controllers == 0:
+        specs = [spec(i, ("broker", "controller")) for i in range(1, nodes + 1)]
+    else:
+        specs = [spec(i, ("controller",)) for i in range(1, controllers + 1)]
+        specs += [spec(controllers + i, ("broker",)) for i in range(1, nodes + 1)]
+    return SandboxSpec(name, mode, version, root, octet, tuple(specs))
+
+
+def _properties(values: dict[str, object]) -> str:
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def server_properties(spec: SandboxSpec, node: NodeSpec) -> str:
+    replication = min(3, sum(1 for n in spec.nodes if n.is_broker))
+    common: dict[str, object] = {
+        "log.dirs": node.data_dir,
+        "num.partitions": 3,
+        "default.replication.factor": replication,
+        "min.insync.replicas": min(2, replication),
+        "offsets.topic.replication.factor": replication,
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min(2, replication),
+        "group.initial.rebalance.delay.ms": 0,
+        "num.network.threads": 2,
+        "num.io.threads": 2,
+        "num.recovery.threads.per.data.dir": 1,
+        "log.segment.bytes": 16 * 1024 * 1024,
+    }
+    if spec.mode == "zk":
+        values: dict[str, object] = {
+            "broker.id": node.id,
+            "zookeeper.connect": spec.zk_connect,
+            "listeners": f"PLAINTEXT://{node.host}:{BROKER_PORT}",
+            "advertised.listeners": f"PLAINTEXT://{node.host}:{BROKER_PORT}",
+            "zookeeper.connection.timeout.ms": 18000,
+        }
+        return _properties({**values, **common})
+    listeners = []
+    if node.is_broker:
+        listeners.append(f"PLAINTEXT://{node.host}:{BROKER_PORT}")
+    if node.is_controller:
+        listeners.append(f"CONTROLLER://{node.host}:{CONTROLLER_PORT}")
+    values = {
+        "process.roles": ",".join(node.roles),
+        "node.id": node.id,
+        "controller.quorum.voters": spec.controller_voters,
+        "listeners": ",".join(listeners),
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    }
+    if node.is_broker:
+        values["advertised.listeners"] = f"PLAINTEXT://{node.host}:{BROKER_PORT}"
+        values["inter.broker.listener.name"] = "PLAINTEXT"
+    if not node.is_broker:
+        return _properties({**values, "log.dirs": node.data_dir})
+    return _properties({**values, **common})
+
+
+def zookeeper_properties(spec: SandboxSpec) -> str:
+    return _properties(
+        {
+            "dataDir": spec.zk_root / "data",
+            "clientPort": ZK_PORT,
+            "clientPortAddress": spec.zk_host,
+            "maxClientCnxns": 0,
+            "admin.enableServer": "false",
+            "4lw.commands.whitelist": "ruok,stat,srvr",
+        }
+    )

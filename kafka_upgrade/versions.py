@@ -1,0 +1,31 @@
+"""The Kafka versions this project is built and tested against, written in one place.
+
+Each pair is (old, new): the sandbox starts on ``old`` and ``make demo`` /
+the evidence tests upgrade it to ``new``. All four were verified to resolve
+from Maven Central (see README, "Versions").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["zk", "kraft"]
+
+
+@dataclass(frozen=True)
+class VersionPair:
+    old: str
+    new: str
+
+
+# The procedure's own example: a ZooKeeper-mode cluster from 3.7 to 3.8.
+ZK_PAIR = VersionPair(old="3.7.2", new="3.8.1")
+# The path most KRaft clusters face now: the last 3.x line onto 4.x.
+KRAFT_PAIR = VersionPair(old="3.9.1", new="4.1.1")
+
+PAIRS: dict[Mode, VersionPair] = {"zk": ZK_PAIR, "kraft": KRAFT_PAIR}
+
+
+def pair_for(mode: Mode) -> VersionPair:
+    return PAIRS[mode]

@@ -1,0 +1,54 @@
+"""Shared fixtures for tests against real Kafka, real sshd and a real Prefect server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "kafka_upgrade.cli"]
+
+
+def require_tools() -> None:
+    """Fail (never skip) with a clear message when the machine lacks what these tests run."""
+    missing = [
+        what
+        for what, ok in [
+            ("java (Java 17)", shutil.which("java")),
+            ("mvn (Maven, to fetch Kafka's jars)", shutil.which("mvn")),
+            ("sshd (apt-get install openssh-server)", os.path.exists("/usr/sbin/sshd")),
+            ("ssh-keygen", shutil.which("ssh-keygen")),
+        ]
+        if not ok
+    ]
+    if missing:
+        pytest.fail("integration tests need: " + ", ".join(missing), pytrace=False)
+
+
+def cli(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"kafka-upgrade {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("sandboxes")
+    os.environ["KAFKA_UPGRADE_SANDBOX_DIR"] = str(home)
+    yield home
+
+
+def sandbox_status(name: str) -> dict:
+    return json.loads(cli("sandbox", "status", "--name", name, "--json").stdout)

@@ -1,0 +1,116 @@
+"""The foundation, against the real thing: a sandbox per mode on the old version.
+
+Each mode: `sandbox up` through the CLI; a topic with RF=3 and
+min.insync.replicas=2; 10,000 messages with acks=all written and read back;
+the AdminClient sees every broker and no under-replicated partition; a command
+runs on a node through Fabric with the host key verified; `sandbox down`
+leaves no Kafka, ZooKeeper or sshd process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from kafka_upgrade.inventory import load_inventory
+from kafka_upgrade.remote import FabricRemote, HostKeyError
+from kafka_upgrade.sandbox import cluster
+from kafka_upgrade.traffic import consume, create_topic, produce
+from kafka_upgrade.versions import pair_for
+from tests.integration.conftest import cli, require_tools, sandbox_status
+
+pytestmark = pytest.mark.integration
+
+MESSAGES = 10_000
+
+
+@pytest.fixture(scope="module", params=["kraft", "zk"])
+def sandbox(request: pytest.FixtureRequest) -> Iterator[dict]:
+    require_tools()
+    mode = request.param
+    name = f"it-{mode}"
+    started = time.monotonic()
+    # No --version: it defaults to the old version of the mode's pair.
+    cli("sandbox", "up", "--name", name, "--mode", mode)
+    print(f"\nsandbox up ({mode}) took {time.monotonic() - started:.1f} s")
+    info = sandbox_status(name)
+    yield info
+    if cluster.sandbox_dir(name).exists():
+        cli("sandbox", "down", "--name", name, check=False)
+
+
+def test_status_shows_three_running_nodes_on_old_version(sandbox: dict) -> None:
+    old = pair_for(sandbox["mode"]).old
+    assert len(sandbox["nodes"]) == 3
+    for node in sandbox["nodes"]:
+        assert node["running"], f"node {node['id']} is not running: {node}"
+        assert node["version"] == old, f"node {node['id']} reports {node['version']}, not {old}"
+    assert Path(sandbox["inventory"]).exists()
+    assert sandbox["bootstrap_servers"].count(":9092") == 3
+
+
+def test_acks_all_round_trip_loses_nothing(sandbox: dict) -> None:
+    bootstrap = sandbox["bootstrap_servers"]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = "roundtrip"
+    create_topic(admin, topic, partitions=6, replication=3, min_insync=2)
+
+    stats = produce(bootstrap, topic, range(MESSAGES))
+    assert stats.failed == 0, stats.errors
+    assert stats.delivered == MESSAGES
+
+    result = consume(bootstrap, topic, expected=MESSAGES, timeout=90)
+    assert result.missing(range(MESSAGES)) == []
+    assert result.duplicates == 0
+
+    described = admin.describe_configs(
+        [__import__("confluent_kafka").admin.ConfigResource("topic", topic)]
+    )
+    config = next(iter(described.values())).result(timeout=30)
+    assert config["min.insync.replicas"].value == "2"
+
+
+def test_admin_sees_every_broker_and_nothing_under_replicated(sandbox: dict) -> None:
+    admin = AdminClient({"bootstrap.servers": sandbox["bootstrap_servers"]})
+    described = admin.describe_cluster().result(timeout=30)
+    assert sorted(n.id for n in described.nodes) == [n["id"] for n in sandbox["nodes"]]
+    metadata = admin.list_topics(timeout=30)
+    assert metadata.topics, "expected at least the test topic"
+    under = [
+        f"{t}-{p}"
+        for t, tm in metadata.topics.items()
+        for p, pm in tm.partitions.items()
+        if len(pm.isrs) < len(pm.replicas)
+    ]
+    assert under == []
+
+
+def test_command_runs_on_a_node_through_fabric(sandbox: dict, tmp_path: Path) -> None:
+    inventory = load_inventory(sandbox["inventory"])
+    node = inventory.nodes[1]
+    with FabricRemote(inventory) as remote:
+        result = remote.run(node, "hostname -I >/dev/null; echo $SSH_CONNECTION")
+    assert result.ok
+    # sshd reports the address the client connected to: the node's own address.
+    assert result.stdout.split()[2] == node.host
+
+    # The host key is verified: an empty known_hosts is refused, not auto-accepted.
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    strict = inventory.model_copy(
+        update={"ssh": inventory.ssh.model_copy(update={"known_hosts": empty})}
+    )
+    with FabricRemote(strict) as remote, pytest.raises(HostKeyError, match="not in"):
+        remote.run(node, "true")
+
+
+def test_down_leaves_no_process(sandbox: dict) -> None:
+    name = sandbox["name"]
+    assert cluster.running_processes(name), "the sandbox should have processes before down"
+    cli("sandbox", "down", "--name", name)
+    assert cluster.running_processes(name) == []
+    assert not cluster.sandbox_dir(name).exists()

@@ -1,0 +1,73 @@
+"""The sandbox layout: addresses, ids and configs, decided without starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kafka_upgrade.sandbox.layout import (
+    SandboxSpecError,
+    plan_sandbox,
+    server_properties,
+    subnet_octet,
+)
+
+
+def props(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+
+def test_kraft_combined_nodes_have_own_addresses_and_quorum(tmp_path: Path) -> None:
+    spec = plan_sandbox("a", "kraft", "3.9.1", root=tmp_path)
+    octet = subnet_octet("a")
+    assert [n.host for n in spec.nodes] == [f"127.0.{octet}.{10 + i}" for i in (1, 2, 3)]
+    assert all(n.roles == ("broker", "controller") for n in spec.nodes)
+    p = props(server_properties(spec, spec.nodes[0]))
+    assert p["process.roles"] == "broker,controller"
+    assert p["controller.quorum.voters"].count("@") == 3
+    assert p["min.insync.replicas"] == "2"
+    assert p["log.dirs"] == str(tmp_path / "a" / "node-1" / "data")
+
+
+def test_separate_controllers_come_first_and_serve_no_clients(tmp_path: Path) -> None:
+    spec = plan_sandbox("b", "kraft", "3.9.1", nodes=3, controllers=3, root=tmp_path)
+    assert [(n.id, n.roles) for n in spec.nodes] == [
+        (1, ("controller",)), (2, ("controller",)), (3, ("controller",)),
+        (4, ("broker",)), (5, ("broker",)), (6, ("broker",)),
+    ]
+    controller = props(server_properties(spec, spec.nodes[0]))
+    assert "advertised.listeners" not in controller
+    assert controller["listeners"].startswith("CONTROLLER://")
+    assert spec.bootstrap_servers.count(":9092") == 3
+
+
+def test_zk_brokers_point_at_zookeeper(tmp_path: Path) -> None:
+    spec = plan_sandbox("c", "zk", "3.7.2", root=tmp_path)
+    p = props(server_properties(spec, spec.nodes[2]))
+    assert p["broker.id"] == "3"
+    assert p["zookeeper.connect"] == spec.zk_connect
+    assert "inter.broker.protocol.version" not in p  # pinned by phase 1, not by the sandbox
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({"name": "Bad_Name"}, "--name"),
+        ({"mode": "zk", "version": "4.1.1"}, "no ZooKeeper"),
+        ({"version": "3.9"}, "--version"),
+        ({"nodes": 0}, "--nodes"),
+        ({"controllers": 2}, "--controllers"),
+        ({"mode": "zk", "controllers": 3}, "--mode kraft only"),
+    ],
+)
+def test_bad_requests_name_the_option(kwargs: dict, names: str, tmp_path: Path) -> None:
+    args = {"name": "ok", "mode": "kraft", "version": "3.9.1", **kwargs}
+    with pytest.raises(SandboxSpecError, match=names):
+        plan_sandbox(root=tmp_path, **args)
+
+
+def test_sandboxes_with_different_names_usually_differ() -> None:
+    octets = {subnet_octet(n) for n in ("a", "b", "demo-kraft", "demo-zk", "it-kraft", "it-zk")}
+    assert len(octets) == 6
+    assert all(20 <= o < 220 for o in octets)
