@@ -101,7 +101,11 @@ def stop_command(node: Node) -> str:
 
 
 def pid_alive_command(pid: int) -> str:
-    return f"kill -0 {int(pid)} 2>/dev/null && echo alive || echo gone"
+    """'alive' or 'gone'; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    return (
+        f"s=$(sed 's/.*) //' /proc/{int(pid)}/stat 2>/dev/null | cut -c1); "
+        'if [ -n "$s" ] && [ "$s" != Z ]; then echo alive; else echo gone; fi'
+    )
 
 
 def switch_binary_command(node: Node, version: str) -> str:

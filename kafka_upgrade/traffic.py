@@ -48,7 +48,7 @@ def producer_config(bootstrap: str, extra: dict[str, str] | None = None) -> dict
         "enable.idempotence": True,
         "linger.ms": 5,
         "delivery.timeout.ms": 120000,
-        "log_level": 3,
+        "log_level": 0,
         **(extra or {}),
     }
 
@@ -115,7 +115,7 @@ def consumer_config(bootstrap: str, group: str | None = None) -> dict[str, objec
         "group.id": group or f"kafka-upgrade-check-{uuid.uuid4().hex[:8]}",
         "auto.offset.reset": "earliest",
         "enable.auto.commit": True,
-        "log_level": 3,
+        "log_level": 0,
     }
 
 

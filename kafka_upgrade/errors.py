@@ -1,0 +1,36 @@
+"""What can go wrong during an upgrade, grouped by what happens next.
+
+::
+
+    UpgradeError
+    ├── BadInput        refuse before anything on the cluster is touched
+    ├── Transient       retry the step (SSH dropped, a request timed out)
+    │     (kafka_upgrade.remote.TransientRemoteError and
+    │      kafka_upgrade.kafka_admin.KafkaUnavailable are retried the same way)
+    ├── UnsafeNow       the cluster did not become safe in time: stop, touch nothing else
+    └── StepFailed      a step failed for a reason retrying won't fix: stop the run
+
+Every message names the node, the rule or step, and what the operator can do.
+"""
+
+from __future__ import annotations
+
+
+class UpgradeError(Exception):
+    """Base of every error the upgrade reports."""
+
+
+class BadInput(UpgradeError):
+    """The request or inventory is wrong; nothing was touched."""
+
+
+class Transient(UpgradeError):
+    """A passing fault; the step may be retried as it is."""
+
+
+class UnsafeNow(UpgradeError):
+    """The cluster did not reach a safe state within the allowed time."""
+
+
+class StepFailed(UpgradeError):
+    """A step failed in a way that retrying will not fix; the run stops here."""

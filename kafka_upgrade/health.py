@@ -1,0 +1,837 @@
+"""The health verdict: may broker N restart now, and is it back?
+
+Rules, in the order they are checked (each refusal is a ``Reason`` naming the
+broker, the rule and what the operator can do):
+
+1. Every expected broker is registered ("broker-missing").
+2. No partition is offline, i.e. without a leader ("partition-offline").
+3. No partition has fewer in-sync replicas than its min.insync.replicas
+   ("under-min-isr"). Only partitions that *could* meet it count: a topic whose
+   replication factor is below min.insync.replicas can never accept acks=all
+   writes. That is a configuration problem older than the upgrade, no roll
+   order can fix it, and counting it would block every upgrade forever; it is
+   reported as a note ("rf-below-min-isr") instead.
+4. No partition is under-replicated, i.e. its ISR is smaller than its replica
+   list ("under-replicated"). Partitions already reported by rules 2 and 3 are
+   not repeated here.
+5. Availability, before restarting broker N (the rule Strimzi's
+   KafkaAvailability uses): refuse when N is in the ISR of a partition whose
+   ISR size is at or below min.insync.replicas: restarting N would drop it
+   below min.insync.replicas (or leave it without a leader) and acks=all
+   producers would fail ("would-break-min-isr"). A partition whose replica
+   count is at or below min.insync.replicas (RF=1, or RF=2 with min ISR 2)
+   cannot stay available through *any* restart of its brokers, so it never
+   blocks; it is reported as a note ("cannot-stay-available"). Partitions N
+   does not host are not affected by N's restart.
+6. After restarting broker N: N is registered ("node-not-registered"),
+   reports the target version ("wrong-version" / "version-unknown"), is back
+   in the ISR of every partition it replicates ("not-in-isr"), and rules 1-4
+   hold for the rest of the cluster.
+7. Pacing: a node counts as stable after ``required`` healthy polls in a row
+   (``Stability``); one bad poll resets the count.
+8. KRaft controllers: controller N may restart when, without N, the voters
+   that are caught up (lag <= max_lag records and caught up within
+   max_caught_up_age_ms; the leader always counts) still form a majority of
+   all voters ("would-lose-quorum"). A quorum of one or two voters can never
+   lose a member and keep a majority: it never blocks, and a note says so
+   ("quorum-cannot-stay-available").
+9. Consumer lag is informational: ``lag_report`` names the groups whose lag
+   grew by more than a tolerance during the roll; it never stops a roll.
+
+Every function here is pure: it looks at values (a ``ClusterSnapshot``, a
+``QuorumStatus``) that a task fetched, and returns a value that a task acts on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+# How many partitions or groups a message names before it says "and N more".
+NAMED_LIMIT = 5
+
+
+# --------------------------------------------------------------------------
+# Reasons and verdicts
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why something is refused, or worth knowing, in words an operator can act on.
+
+    ``rule`` is a short kebab-case id (stable: tests, alerts and artifacts key on
+    it); ``message`` names the broker/partition, what is wrong and what to do;
+    ``subjects`` is the full list of things concerned (the message caps it).
+    """
+
+    rule: str
+    message: str
+    subjects: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.message}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A yes or a no, with the reasons for a no and notes worth logging either way.
+
+    ``ok`` is true exactly when ``reasons`` is empty: a refusal always says why.
+    ``notes`` never change the answer. ``bool(verdict)`` is ``verdict.ok``.
+    """
+
+    ok: bool
+    reasons: tuple[Reason, ...] = ()
+    notes: tuple[Reason, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        if self.ok and self.reasons:
+            raise ValueError("a verdict cannot be ok and carry refusal reasons; use notes")
+        if not self.ok and not self.reasons:
+            raise ValueError("a refusal must carry at least one reason")
+
+    @classmethod
+    def yes(cls, *notes: Reason) -> Verdict:
+        return cls(True, (), notes)
+
+    @classmethod
+    def no(cls, *reasons: Reason, notes: Iterable[Reason] = ()) -> Verdict:
+        return cls(False, reasons, tuple(notes))
+
+    @classmethod
+    def of(cls, reasons: Iterable[Reason], notes: Iterable[Reason] = ()) -> Verdict:
+        """Ok when there are no reasons."""
+        reasons = tuple(reasons)
+        return cls(not reasons, reasons, tuple(notes))
+
+    @classmethod
+    def all_of(cls, *verdicts: Verdict) -> Verdict:
+        """Ok when every verdict is ok; reasons and notes are concatenated."""
+        return cls.of(
+            (r for v in verdicts for r in v.reasons),
+            (n for v in verdicts for n in v.notes),
+        )
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """Rule ids of the refusal reasons, in order."""
+        return tuple(r.rule for r in self.reasons)
+
+    @property
+    def note_rules(self) -> tuple[str, ...]:
+        return tuple(n.rule for n in self.notes)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        # Messages end with a full stop, so a space is separator enough.
+        head = "ok" if self.ok else "refused: " + " ".join(str(r) for r in self.reasons)
+        if self.notes:
+            head += " (notes: " + " ".join(str(n) for n in self.notes) + ")"
+        return head
+
+
+# --------------------------------------------------------------------------
+# The cluster snapshot
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition as the cluster reports it (AdminClient describe_topics)."""
+
+    topic: str
+    partition: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int | None  # None = offline (no leader)
+    min_isr: int = 1  # the topic's effective min.insync.replicas
+
+    def __post_init__(self) -> None:
+        # Callers build these from client lists; keep the value hashable and immutable.
+        object.__setattr__(self, "replicas", tuple(self.replicas))
+        object.__setattr__(self, "isr", tuple(self.isr))
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+    @property
+    def is_offline(self) -> bool:
+        return self.leader is None
+
+    @property
+    def out_of_sync(self) -> frozenset[int]:
+        """Replicas that are not in the ISR."""
+        return frozenset(self.replicas) - frozenset(self.isr)
+
+    @property
+    def is_under_replicated(self) -> bool:
+        return bool(self.out_of_sync)
+
+    @property
+    def can_meet_min_isr(self) -> bool:
+        """False when the topic has fewer replicas than min.insync.replicas."""
+        return len(self.replicas) >= self.min_isr
+
+    @property
+    def is_under_min_isr(self) -> bool:
+        return self.can_meet_min_isr and len(self.isr) < self.min_isr
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """What the cluster looked like at one moment: registered brokers and partitions."""
+
+    brokers: frozenset[int]  # broker ids registered/alive right now
+    partitions: tuple[PartitionState, ...]
+    controller_id: int | None = None  # ZK mode: active controller broker
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "brokers", frozenset(self.brokers))
+        object.__setattr__(self, "partitions", tuple(self.partitions))
+
+    def under_replicated(self) -> tuple[PartitionState, ...]:
+        """Partitions whose ISR is smaller than their replica list (offline ones too)."""
+        return tuple(p for p in self.partitions if p.is_under_replicated)
+
+    def offline(self) -> tuple[PartitionState, ...]:
+        return tuple(p for p in self.partitions if p.is_offline)
+
+    def under_min_isr(self) -> tuple[PartitionState, ...]:
+        """Partitions below min.insync.replicas that have enough replicas to meet it."""
+        return tuple(p for p in self.partitions if p.is_under_min_isr)
+
+    def partitions_of(self, node: int) -> tuple[PartitionState, ...]:
+        """Partitions with a replica on ``node``."""
+        return tuple(p for p in self.partitions if node in p.replicas)
+
+    def awaiting_preferred_leader(self, node: int) -> tuple[PartitionState, ...]:
+        """Partitions whose preferred (first) replica is ``node`` but that another broker leads."""
+        return tuple(
+            p for p in self.partitions if p.replicas and p.replicas[0] == node and p.leader != node
+        )
+
+
+# --------------------------------------------------------------------------
+# Wording helpers
+# --------------------------------------------------------------------------
+
+
+def _capped(names: Sequence[str], limit: int = NAMED_LIMIT) -> str:
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+
+
+def _ids(ids: Iterable[int]) -> str:
+    ordered = sorted(set(ids))
+    if not ordered:
+        return "none"
+    if len(ordered) == 1:
+        return str(ordered[0])
+    return ", ".join(str(i) for i in ordered[:-1]) + f" and {ordered[-1]}"
+
+
+def _brokers(ids: Iterable[int]) -> str:
+    ordered = sorted(set(ids))
+    return ("broker " if len(ordered) == 1 else "brokers ") + _ids(ordered)
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def _isr(p: PartitionState) -> str:
+    return "[" + ",".join(str(b) for b in p.isr) + "]"
+
+
+# --------------------------------------------------------------------------
+# Cluster health (rules 1-4)
+# --------------------------------------------------------------------------
+
+
+def cluster_healthy(snapshot: ClusterSnapshot, expected_brokers: Collection[int]) -> Verdict:
+    """Rules 1-4: every expected broker registered, no offline, under-min-ISR or URP."""
+    reasons, notes = _health(snapshot, expected_brokers, except_node=None)
+    return Verdict.of(reasons, notes)
+
+
+def _health(
+    snapshot: ClusterSnapshot, expected_brokers: Collection[int], except_node: int | None
+) -> tuple[list[Reason], list[Reason]]:
+    """Reasons and notes for rules 1-4.
+
+    ``except_node`` leaves out what is only about that node (it is missing, or it
+    is the only replica out of sync): ``node_recovered`` reports those itself.
+    """
+    reasons: list[Reason] = []
+    notes: list[Reason] = []
+    expected = frozenset(expected_brokers)
+
+    missing = sorted(expected - snapshot.brokers - {except_node})
+    if missing:
+        reasons.append(
+            Reason(
+                "broker-missing",
+                f"{_brokers(missing)} {'is' if len(missing) == 1 else 'are'} not registered with "
+                f"the cluster (expected {_ids(expected)}; registered {_ids(snapshot.brokers)}). "
+                f"Start {'it' if len(missing) == 1 else 'them'} or read "
+                f"{'its' if len(missing) == 1 else 'their'} server.log; nothing else restarts "
+                "until every broker is back.",
+                tuple(f"broker {b}" for b in missing),
+            )
+        )
+    unexpected = sorted(snapshot.brokers - expected)
+    if unexpected:
+        notes.append(
+            Reason(
+                "unexpected-broker",
+                f"{_brokers(unexpected)} {'is' if len(unexpected) == 1 else 'are'} registered "
+                "but not in the inventory: the upgrade will not touch "
+                f"{'it' if len(unexpected) == 1 else 'them'}. Add "
+                f"{'it' if len(unexpected) == 1 else 'them'} to the inventory if "
+                f"{'it belongs' if len(unexpected) == 1 else 'they belong'} to this cluster.",
+                tuple(f"broker {b}" for b in unexpected),
+            )
+        )
+
+    offline = snapshot.offline()
+    if offline:
+        hosts = {b for p in offline for b in p.replicas}
+        reasons.append(
+            Reason(
+                "partition-offline",
+                f"{_count(len(offline), 'partition')} {'has' if len(offline) == 1 else 'have'} "
+                f"no leader: {_capped([p.name for p in offline])}. Clients of "
+                f"{'it' if len(offline) == 1 else 'them'} fail now. Bring back their replicas "
+                f"({_brokers(hosts)}); kafka-topics.sh --describe --unavailable-partitions "
+                "lists them.",
+                tuple(p.name for p in offline),
+            )
+        )
+
+    below = [p for p in snapshot.under_min_isr() if not p.is_offline]
+    below = [p for p in below if not _only_missing(p, except_node)]
+    if below:
+        reasons.append(
+            Reason(
+                "under-min-isr",
+                f"{_count(len(below), 'partition')} {'has' if len(below) == 1 else 'have'} fewer "
+                "in-sync replicas than min.insync.replicas: "
+                + _capped([f"{p.name} (ISR {_isr(p)}, min {p.min_isr})" for p in below])
+                + ". acks=all producers to "
+                f"{'it' if len(below) == 1 else 'them'} fail now. Wait for "
+                f"{_brokers(b for p in below for b in p.out_of_sync)} to catch up.",
+                tuple(p.name for p in below),
+            )
+        )
+
+    reported = {p.name for p in offline} | {p.name for p in below}
+    urp = [
+        p
+        for p in snapshot.under_replicated()
+        if p.name not in reported and not _only_missing(p, except_node)
+    ]
+    if urp:
+        lagging = {b for p in urp for b in p.out_of_sync}
+        reasons.append(
+            Reason(
+                "under-replicated",
+                f"{_count(len(urp), 'partition')} {'is' if len(urp) == 1 else 'are'} "
+                "under-replicated (ISR smaller than the replica list): "
+                + _capped([f"{p.name} (ISR {_isr(p)})" for p in urp])
+                + f". Wait for {_brokers(lagging)} to rejoin the ISR; "
+                "kafka-topics.sh --describe --under-replicated-partitions lists them.",
+                tuple(p.name for p in urp),
+            )
+        )
+
+    short = sorted(
+        {
+            (p.topic, len(p.replicas), p.min_isr)
+            for p in snapshot.partitions
+            if not p.can_meet_min_isr
+        }
+    )
+    if short:
+        notes.append(
+            Reason(
+                "rf-below-min-isr",
+                "replication factor below min.insync.replicas, so acks=all producers can never "
+                "write to: "
+                + _capped([f"{t} (RF {rf}, min {m})" for t, rf, m in short])
+                + ". This predates the upgrade and does not block it; raise the replication "
+                "factor or lower min.insync.replicas.",
+                tuple(t for t, _, _ in short),
+            )
+        )
+    return reasons, notes
+
+
+def _only_missing(p: PartitionState, node: int | None) -> bool:
+    return node is not None and p.out_of_sync == {node}
+
+
+# --------------------------------------------------------------------------
+# Before a restart (rule 5)
+# --------------------------------------------------------------------------
+
+
+def can_restart(
+    snapshot: ClusterSnapshot,
+    node_id: int,
+    expected_brokers: Collection[int],
+    *,
+    require_healthy: bool = True,
+) -> Verdict:
+    """May broker ``node_id`` restart now without hurting availability?
+
+    With ``require_healthy`` (the default, what cp-ansible and kafka-utils do) the
+    whole cluster must pass rules 1-4 *and* rule 5. With ``require_healthy=False``
+    only rule 5 decides (Strimzi's KafkaRoller): health problems elsewhere become
+    notes, so a broker that shares no partition with a lagging one may still
+    restart. A broker that is already down is "broker-missing" under the default;
+    starting it again is the caller's decision, not this function's.
+    """
+    reasons: list[Reason] = []
+    notes: list[Reason] = []
+    expected = frozenset(expected_brokers)
+    if node_id not in expected:
+        reasons.append(
+            Reason(
+                "unknown-broker",
+                f"broker {node_id} is not among the expected brokers ({_ids(expected)}). "
+                "Check the node id and the inventory.",
+                (f"broker {node_id}",),
+            )
+        )
+
+    health_reasons, health_notes = _health(snapshot, expected, except_node=None)
+    if require_healthy:
+        reasons.extend(health_reasons)
+    else:
+        notes.extend(health_reasons)
+    notes.extend(health_notes)
+
+    blocking: list[PartitionState] = []
+    unavoidable: list[PartitionState] = []
+    for p in snapshot.partitions_of(node_id):
+        if len(p.replicas) <= p.min_isr:
+            unavoidable.append(p)
+        elif node_id in p.isr and len(p.isr) <= p.min_isr:
+            blocking.append(p)
+
+    if blocking:
+        others = {b for p in blocking for b in p.out_of_sync}
+        reasons.append(
+            Reason(
+                "would-break-min-isr",
+                f"broker {node_id} may not restart: it is one of too few in-sync replicas of "
+                + _capped(
+                    [f"{p.name} (ISR {_isr(p)}, min.insync.replicas {p.min_isr})" for p in blocking]
+                )
+                + f". Restarting it would leave {'it' if len(blocking) == 1 else 'them'} below "
+                "min.insync.replicas and acks=all producers would fail. "
+                + (
+                    f"Wait for {_brokers(others)} to rejoin the ISR, then check again."
+                    if others
+                    else "Raise the replication factor of these topics to roll without an outage."
+                ),
+                tuple(p.name for p in blocking),
+            )
+        )
+    if unavoidable:
+        notes.append(
+            Reason(
+                "cannot-stay-available",
+                f"restarting broker {node_id} makes "
+                + _capped(
+                    [f"{p.name} (RF {len(p.replicas)}, min {p.min_isr})" for p in unavoidable]
+                )
+                + " unavailable while it restarts (to acks=all producers; with RF 1 to every "
+                "client). With replicas at or below min.insync.replicas no order avoids that, "
+                "so it does not block. Raise the replication factor to avoid it.",
+                tuple(p.name for p in unavoidable),
+            )
+        )
+    return Verdict.of(reasons, notes)
+
+
+# --------------------------------------------------------------------------
+# After a restart (rule 6)
+# --------------------------------------------------------------------------
+
+
+def node_recovered(
+    snapshot: ClusterSnapshot,
+    node_id: int,
+    reported_version: str | None,
+    target_version: str,
+    expected_brokers: Collection[int],
+) -> Verdict:
+    """Is broker ``node_id`` back: registered, on the target version, in every ISR, cluster healthy?
+
+    Problems that are only about this node (it is missing; it is the one replica
+    out of sync) are reported once, under this node's rules, not again as
+    cluster-wide "broker-missing" / "under-replicated".
+    """
+    reasons: list[Reason] = []
+    if node_id not in snapshot.brokers:
+        reasons.append(
+            Reason(
+                "node-not-registered",
+                f"broker {node_id} has not registered with the cluster yet. If it does not "
+                "within the start timeout, read its server.log.",
+                (f"broker {node_id}",),
+            )
+        )
+    if reported_version is None:
+        reasons.append(
+            Reason(
+                "version-unknown",
+                f"broker {node_id} did not report which version it runs (target "
+                f"{target_version}). Check that its process is up and the probe can read it.",
+                (f"broker {node_id}",),
+            )
+        )
+    elif reported_version.strip() != target_version.strip():
+        reasons.append(
+            Reason(
+                "wrong-version",
+                f"broker {node_id} runs {reported_version}, target {target_version}. Check "
+                "that its 'current' link points to the new installation and that the service "
+                "starts from that link.",
+                (f"broker {node_id}",),
+            )
+        )
+    behind = [p for p in snapshot.partitions_of(node_id) if node_id not in p.isr]
+    if behind:
+        reasons.append(
+            Reason(
+                "not-in-isr",
+                f"broker {node_id} is not yet back in the ISR of "
+                f"{_count(len(behind), 'partition')}: {_capped([p.name for p in behind])}. It is "
+                "catching up on what it missed; wait (large or busy partitions take longer).",
+                tuple(p.name for p in behind),
+            )
+        )
+    health_reasons, health_notes = _health(snapshot, expected_brokers, except_node=node_id)
+    return Verdict.of([*reasons, *health_reasons], health_notes)
+
+
+# --------------------------------------------------------------------------
+# Pacing (rule 7)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Counts healthy polls in a row; one bad poll resets the count.
+
+    ``Stability(required=3).observe(v1).observe(v2)...``; ``.stable`` once the
+    last ``required`` verdicts were all ok.
+    """
+
+    required: int
+    streak: int = 0
+    last: Verdict | None = None
+
+    def __post_init__(self) -> None:
+        if self.required < 1:
+            raise ValueError(
+                f"required consecutive healthy polls must be >= 1, got {self.required}"
+            )
+
+    def observe(self, verdict: Verdict) -> Stability:
+        return Stability(self.required, self.streak + 1 if verdict.ok else 0, verdict)
+
+    @property
+    def stable(self) -> bool:
+        return self.streak >= self.required
+
+    def __str__(self) -> str:
+        text = f"{min(self.streak, self.required)}/{self.required} healthy polls in a row"
+        if self.last is not None and not self.last.ok:
+            text += f"; last poll: {self.last}"
+        return text
+
+
+def stable(history: Sequence[Verdict], required: int) -> bool:
+    """True when the last ``required`` verdicts of ``history`` are all ok."""
+    state = Stability(required)
+    for verdict in history:
+        state = state.observe(verdict)
+    return state.stable
+
+
+# --------------------------------------------------------------------------
+# KRaft controllers (rule 8)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoterState:
+    """One replica of the metadata log, as ``kafka-metadata-quorum.sh describe --replication``
+    shows it.
+
+    Ages are measured on one clock (see ``kafka_cli.quorum_from``); None = never
+    / unknown (the tool prints -1).
+    """
+
+    node_id: int
+    log_end_offset: int
+    lag: int
+    last_caught_up_ms_ago: int | None
+    last_fetch_ms_ago: int | None = None
+    directory_id: str | None = None
+
+
+@dataclass(frozen=True)
+class QuorumStatus:
+    """The KRaft metadata quorum: its leader, its voters and (optionally) its observers."""
+
+    leader_id: int | None
+    voters: tuple[VoterState, ...]
+    high_watermark: int | None = None
+    leader_epoch: int | None = None
+    observers: tuple[VoterState, ...] = ()
+    cluster_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "voters", tuple(self.voters))
+        object.__setattr__(self, "observers", tuple(self.observers))
+        ids = [v.node_id for v in self.voters]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"voter ids must be unique, got {ids}")
+
+    @property
+    def voter_ids(self) -> tuple[int, ...]:
+        return tuple(sorted(v.node_id for v in self.voters))
+
+    def voter(self, node_id: int) -> VoterState | None:
+        return next((v for v in self.voters if v.node_id == node_id), None)
+
+    @property
+    def majority(self) -> int:
+        return len(self.voters) // 2 + 1
+
+
+def voter_caught_up(
+    quorum: QuorumStatus, voter: VoterState, max_lag: int, max_caught_up_age_ms: int
+) -> bool:
+    """The leader always is; a follower is when its lag and its last catch-up are recent enough."""
+    if voter.node_id == quorum.leader_id:
+        return True
+    return (
+        voter.lag <= max_lag
+        and voter.last_caught_up_ms_ago is not None
+        and voter.last_caught_up_ms_ago <= max_caught_up_age_ms
+    )
+
+
+def can_restart_controller(
+    quorum: QuorumStatus, node_id: int, max_lag: int, max_caught_up_age_ms: int
+) -> Verdict:
+    """May controller ``node_id`` restart and leave a caught-up majority of the voters?"""
+    voters = _ids(quorum.voter_ids)
+    if quorum.voter(node_id) is None:
+        return Verdict.no(
+            Reason(
+                "not-a-voter",
+                f"controller {node_id} is not a voter of the metadata quorum (voters: {voters}). "
+                "Check the node id and the inventory's roles, and controller.quorum.voters.",
+                (f"controller {node_id}",),
+            )
+        )
+    if quorum.leader_id is None or quorum.voter(quorum.leader_id) is None:
+        return Verdict.no(
+            Reason(
+                "no-quorum-leader",
+                f"the metadata quorum has no leader among its voters ({voters}; leader "
+                f"{quorum.leader_id}), so no controller may restart. Check the controllers' "
+                "server.log; the quorum elects a leader once a majority of voters are up.",
+                ("quorum",),
+            )
+        )
+
+    needed = quorum.majority
+    others = [v for v in quorum.voters if v.node_id != node_id]
+    if len(others) < needed:
+        return Verdict.yes(
+            Reason(
+                "quorum-cannot-stay-available",
+                f"the metadata quorum has {_count(len(quorum.voters), 'voter')} ({voters}): "
+                f"without controller {node_id} it cannot keep a majority whatever the order, "
+                "so metadata changes wait while it restarts. Run 3 or 5 controllers to avoid it.",
+                (f"controller {node_id}",),
+            )
+        )
+
+    caught_up = [v for v in others if voter_caught_up(quorum, v, max_lag, max_caught_up_age_ms)]
+    if len(caught_up) >= needed:
+        return Verdict.yes()
+    behind = [v for v in others if v not in caught_up]
+    return Verdict.no(
+        Reason(
+            "would-lose-quorum",
+            f"controller {node_id} may not restart: without it only "
+            f"{len(caught_up)} of {len(quorum.voters)} voters are caught up and the quorum "
+            f"needs {needed}. Behind: "
+            + "; ".join(_behind(v, max_lag, max_caught_up_age_ms) for v in behind)
+            + ". Wait for "
+            + ("it" if len(behind) == 1 else "them")
+            + " to catch up (kafka-metadata-quorum.sh describe --replication), or check "
+            + ("its" if len(behind) == 1 else "their")
+            + " server.log.",
+            tuple(f"controller {v.node_id}" for v in behind),
+        )
+    )
+
+
+def _behind(v: VoterState, max_lag: int, max_age_ms: int) -> str:
+    age = (
+        "never caught up"
+        if v.last_caught_up_ms_ago is None
+        else (f"last caught up {v.last_caught_up_ms_ago} ms ago (max {max_age_ms})")
+    )
+    return f"voter {v.node_id} lags {v.lag} records (max {max_lag}), {age}"
+
+
+# --------------------------------------------------------------------------
+# Consumer lag (rule 9, informational)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LagSample:
+    """Total lag of one consumer group, summed over its partitions."""
+
+    group: str
+    total_lag: int
+
+
+def lag_by_group(samples: Iterable[LagSample]) -> dict[str, int]:
+    """Samples to a mapping; a group sampled twice is a caller bug."""
+    totals: dict[str, int] = {}
+    for s in samples:
+        if s.group in totals:
+            raise ValueError(f"consumer group {s.group!r} sampled twice in one poll")
+        totals[s.group] = s.total_lag
+    return totals
+
+
+@dataclass(frozen=True)
+class LagChange:
+    group: str
+    before: int | None  # None: the group had no lag sample before
+    after: int | None  # None: the group has no lag sample now
+
+    @property
+    def growth(self) -> int | None:
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+
+@dataclass(frozen=True)
+class LagReport:
+    """How consumer lag moved between two samples; for the run log, never a gate."""
+
+    changes: tuple[LagChange, ...]
+    tolerance: int
+
+    @property
+    def grown(self) -> tuple[LagChange, ...]:
+        """Groups whose lag grew by more than ``tolerance`` messages, largest growth first."""
+        hits = [c for c in self.changes if c.growth is not None and c.growth > self.tolerance]
+        return tuple(sorted(hits, key=lambda c: (-(c.growth or 0), c.group)))
+
+    @property
+    def ok(self) -> bool:
+        return not self.grown
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        grown = self.grown
+        if not grown:
+            return ()
+        return (
+            Reason(
+                "consumer-lag-grew",
+                f"consumer lag grew by more than {self.tolerance} messages for "
+                f"{_count(len(grown), 'group')}: "
+                + _capped([f"{c.group} (+{c.growth}: {c.before} -> {c.after})" for c in grown])
+                + ". The roll goes on; check that these consumers keep up "
+                "(kafka-consumer-groups.sh --describe --group ...).",
+                tuple(c.group for c in grown),
+            ),
+        )
+
+    @property
+    def notes(self) -> tuple[Reason, ...]:
+        new = [c.group for c in self.changes if c.before is None]
+        gone = [c.group for c in self.changes if c.after is None]
+        out: list[Reason] = []
+        if new:
+            out.append(
+                Reason(
+                    "consumer-group-new",
+                    f"no earlier lag sample for {_capped(new)}: no growth computed.",
+                    tuple(new),
+                )
+            )
+        if gone:
+            out.append(
+                Reason(
+                    "consumer-group-gone",
+                    f"no lag sample any more for {_capped(gone)}: the group stopped or lost "
+                    "its committed offsets.",
+                    tuple(gone),
+                )
+            )
+        return tuple(out)
+
+    def verdict(self) -> Verdict:
+        return Verdict.of(self.reasons, self.notes)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"consumer lag within +{self.tolerance} for {_count(len(self.changes), 'group')}"
+        return "; ".join(str(r) for r in self.reasons)
+
+
+def lag_report(before: Mapping[str, int], after: Mapping[str, int], tolerance: int) -> LagReport:
+    """Compare total lag per group; growth above ``tolerance`` messages is reported."""
+    if tolerance < 0:
+        raise ValueError(f"lag tolerance must be >= 0 messages, got {tolerance}")
+    groups = sorted(set(before) | set(after))
+    changes = tuple(LagChange(g, before.get(g), after.get(g)) for g in groups)
+    return LagReport(changes, tolerance)
+
+
+__all__ = [
+    "NAMED_LIMIT",
+    "ClusterSnapshot",
+    "LagChange",
+    "LagReport",
+    "LagSample",
+    "PartitionState",
+    "QuorumStatus",
+    "Reason",
+    "Stability",
+    "Verdict",
+    "VoterState",
+    "can_restart",
+    "can_restart_controller",
+    "cluster_healthy",
+    "lag_by_group",
+    "lag_report",
+    "node_recovered",
+    "stable",
+    "voter_caught_up",
+]

@@ -1,0 +1,89 @@
+"""What every task of one upgrade run shares: the inventory, the SSH transport,
+the admin client, and the report being written."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.exceptions import UnfinishedRun
+
+from kafka_upgrade.inventory import Inventory, Node
+from kafka_upgrade.kafka_admin import KafkaUnavailable, SnapshotReader, admin_client
+from kafka_upgrade.remote import FabricRemote, Remote, TransientRemoteError
+
+
+@dataclass
+class StepRecord:
+    """One line of the final report."""
+
+    phase: str
+    node_id: int
+    action: str  # "restarted", "skipped", "failed", "finalized", ...
+    reason: str
+    started_at: float
+    seconds: float = 0.0
+    version_before: str | None = None
+    version_after: str | None = None
+    lag_before: int | None = None
+    lag_after: int | None = None
+
+
+@dataclass
+class UpgradeContext:
+    inventory: Inventory
+    remote: Remote
+    reader: SnapshotReader
+    admin: Any
+    run_label: str = "kafka-upgrade"
+    records: list[StepRecord] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, inventory: Inventory, run_label: str = "kafka-upgrade") -> UpgradeContext:
+        admin = admin_client(inventory)
+        return cls(
+            inventory=inventory,
+            remote=FabricRemote(inventory),
+            reader=SnapshotReader(admin),
+            admin=admin,
+            run_label=run_label,
+        )
+
+    def close(self) -> None:
+        close = getattr(self.remote, "close", None)
+        if close is not None:
+            close()
+
+    def node(self, node_id: int) -> Node:
+        return self.inventory.node(node_id)
+
+    def expected_brokers(self) -> list[int]:
+        return self.inventory.broker_ids
+
+    def record(self, record: StepRecord) -> StepRecord:
+        record.seconds = round(time.time() - record.started_at, 1)
+        self.records.append(record)
+        return record
+
+
+def node_label(node: Node) -> str:
+    """'broker-3' for brokers (and combined nodes), 'controller-1' for controller-only nodes."""
+    return f"broker-{node.id}" if node.is_broker else f"controller-{node.id}"
+
+
+TRANSIENT_ERRORS = (TransientRemoteError, KafkaUnavailable, TimeoutError, ConnectionError)
+
+
+def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry SSH drops and timeouts, never logic failures."""
+    try:
+        state.result()
+    except TRANSIENT_ERRORS:
+        return True
+    except UnfinishedRun:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure is final
+        return False
+    return False

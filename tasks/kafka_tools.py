@@ -1,0 +1,48 @@
+"""Running Kafka's own CLI tools on a node (for what the AdminClient lacks:
+features and the metadata quorum)."""
+
+from __future__ import annotations
+
+from kafka_upgrade.errors import StepFailed
+from kafka_upgrade.inventory import Node
+from kafka_upgrade.remote import TransientRemoteError, node_env, quote_command
+from tasks.context import UpgradeContext
+
+
+def tool_command(
+    node: Node, tool: str, bootstrap: str, args: list[str], flag: str = "--bootstrap-server"
+) -> str:
+    return quote_command(
+        [f"{node.link}/bin/{tool}", flag, bootstrap, *args],
+        env={**node_env(node), "KAFKA_HEAP_OPTS": "-Xmx256m"},
+    )
+
+
+def run_tool(
+    ctx: UpgradeContext,
+    tool: str,
+    args: list[str],
+    *,
+    on: Node | None = None,
+    bootstrap: str | None = None,
+    bootstrap_flag: str = "--bootstrap-server",
+    timeout: float = 90.0,
+) -> str:
+    """Run ``tool`` on ``on`` (or on the first node that answers); returns stdout.
+
+    Tools run from the node's ``current`` install. A node that is down (for
+    instance the one being restarted) is passed over for the next one.
+    """
+    bootstrap = bootstrap or ctx.inventory.bootstrap_servers
+    candidates = [on] if on is not None else list(ctx.inventory.nodes)
+    failures: list[str] = []
+    for node in candidates:
+        try:
+            result = ctx.remote.run(node, tool_command(node, tool, bootstrap, args, bootstrap_flag), timeout=timeout)
+        except TransientRemoteError as exc:
+            failures.append(str(exc))
+            continue
+        if result.ok:
+            return result.stdout
+        failures.append(result.describe())
+    raise StepFailed(f"{tool} {' '.join(args)} failed on every node tried: " + "; ".join(failures))

@@ -1,0 +1,167 @@
+"""Per-node actions: back up and edit server.properties, stop, switch binary, start.
+
+Each task does one observable thing on one node and says what it did. None
+decides whether it *should* run: the flows ask the verdicts first. Transient
+faults (SSH dropped, a timeout) are retried with backoff; anything else stops
+the run.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from kafka_upgrade.errors import StepFailed
+from kafka_upgrade.node_commands import (
+    NodeState,
+    parse_probe,
+    pid_alive_command,
+    probe_command,
+    start_command,
+    stop_command,
+    switch_binary_command,
+)
+from kafka_upgrade.properties import apply_properties, read_properties
+from tasks.context import UpgradeContext, retry_transient_only
+
+RETRIES = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_transient_only,
+    "cache_policy": NO_CACHE,
+}
+
+
+def _log_line(line: str) -> None:
+    get_run_logger().info("  | %s", line)
+
+
+@task(task_run_name="probe-node-{node_id}", **RETRIES)
+def probe_node(ctx: UpgradeContext, node_id: int) -> NodeState:
+    """Which Kafka process runs on the node, on which binary, and where `current` points."""
+    node = ctx.node(node_id)
+    result = ctx.remote.run(node, probe_command(node), timeout=30)
+    if not result.ok:
+        raise StepFailed(f"probing node {node_id} failed: {result.describe()}")
+    return parse_probe(result.stdout)
+
+
+@task(task_run_name="read-config-{node_id}", **RETRIES)
+def read_config(ctx: UpgradeContext, node_id: int) -> dict[str, str]:
+    node = ctx.node(node_id)
+    result = ctx.remote.run(node, f"cat {shlex.quote(str(node.config_path))}", timeout=30)
+    if not result.ok:
+        raise StepFailed(
+            f"node {node_id}: cannot read {node.config_path}: {result.describe()}; "
+            "check config_path in the inventory"
+        )
+    return read_properties(result.stdout)
+
+
+@task(task_run_name="backup-config-{label}", **RETRIES)
+def backup_config(ctx: UpgradeContext, node_id: int, label: str, tag: str) -> str:
+    """Copy server.properties aside once per run (a re-run keeps the first backup)."""
+    node = ctx.node(node_id)
+    config = str(node.config_path)
+    backup = f"{config}.{tag}.bak"
+    cmd = (
+        f"test -e {shlex.quote(backup)} || cp -p {shlex.quote(config)} {shlex.quote(backup)}; "
+        f"echo {shlex.quote(backup)}"
+    )
+    result = ctx.remote.run(node, cmd, timeout=30)
+    if not result.ok:
+        raise StepFailed(f"{label}: backing up {config} failed: {result.describe()}")
+    get_run_logger().info("%s: server.properties backed up to %s", label, backup)
+    return backup
+
+
+@task(task_run_name="set-config-{label}", **RETRIES)
+def set_config(ctx: UpgradeContext, node_id: int, label: str, updates: dict[str, str]) -> bool:
+    """Apply key updates to server.properties; returns whether the file changed."""
+    logger = get_run_logger()
+    node = ctx.node(node_id)
+    config = str(node.config_path)
+    current = ctx.remote.run(node, f"cat {shlex.quote(config)}", timeout=30)
+    if not current.ok:
+        raise StepFailed(f"{label}: cannot read {config}: {current.describe()}")
+    new_text = apply_properties(current.stdout, updates)
+    if new_text == current.stdout:
+        logger.info("%s: %s already has %s", label, config, updates)
+        return False
+    tmp = f"{config}.kafka-upgrade-tmp"
+    cmd = (
+        f"printf '%s' {shlex.quote(new_text)} > {shlex.quote(tmp)} && "
+        f"chmod --reference={shlex.quote(config)} {shlex.quote(tmp)} && "
+        f"mv -f {shlex.quote(tmp)} {shlex.quote(config)}"
+    )
+    result = ctx.remote.run(node, cmd, timeout=30)
+    if not result.ok:
+        raise StepFailed(f"{label}: writing {config} failed: {result.describe()}")
+    logger.info("%s: set %s in %s", label, ", ".join(f"{k}={v}" for k, v in updates.items()), config)
+    return True
+
+
+@task(task_run_name="stop-{label}", **RETRIES)
+def stop_node(ctx: UpgradeContext, node_id: int, label: str) -> float:
+    """Controlled shutdown, then wait (bounded) until the process has exited.
+
+    A node that does not exit in time is a failure for a human to look at:
+    it is never killed with SIGKILL behind the operator's back.
+    """
+    logger = get_run_logger()
+    node = ctx.node(node_id)
+    before = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+    if before.process is None:
+        logger.info("%s: no Kafka process running; nothing to stop", label)
+        return 0.0
+    pid = before.process.pid
+    started = time.monotonic()
+    logger.info("%s: controlled shutdown of pid %s (leadership moves off first)", label, pid)
+    result = ctx.remote.run(node, stop_command(node), timeout=60, on_line=_log_line)
+    if not result.ok:
+        raise StepFailed(f"{label}: the stop command failed: {result.describe()}")
+    limit = ctx.inventory.timeouts.stop_s
+    while time.monotonic() - started < limit:
+        alive = ctx.remote.run(node, pid_alive_command(pid), timeout=30).stdout.strip()
+        if alive == "gone":
+            seconds = time.monotonic() - started
+            logger.info("%s: pid %s exited after %.1f s", label, pid, seconds)
+            return seconds
+        time.sleep(0.5)
+    raise StepFailed(
+        f"{label}: pid {pid} still runs {limit:.0f} s after a controlled shutdown was asked. "
+        "Nothing was killed. Look at its server.log and a thread dump (jstack), stop it by hand, "
+        "then re-run the upgrade: nodes already done are skipped."
+    )
+
+
+@task(task_run_name="switch-binary-{label}", **RETRIES)
+def switch_binary(ctx: UpgradeContext, node_id: int, label: str, version: str) -> None:
+    node = ctx.node(node_id)
+    result = ctx.remote.run(node, switch_binary_command(node, version), timeout=30)
+    if result.exit_code == 3:
+        raise StepFailed(
+            f"{label}: {node.version_dir(version)} is not staged on {node.host}; "
+            f"install Kafka {version} there (side by side) and re-run"
+        )
+    if not result.ok:
+        raise StepFailed(f"{label}: switching {node.link} failed: {result.describe()}")
+    get_run_logger().info("%s: %s now points at kafka_2.13-%s", label, node.link, version)
+
+
+@task(task_run_name="start-{label}", **RETRIES)
+def start_node(ctx: UpgradeContext, node_id: int, label: str) -> None:
+    node = ctx.node(node_id)
+    state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+    if state.process is not None:
+        get_run_logger().info("%s: already running as pid %s", label, state.process.pid)
+        return
+    result = ctx.remote.run(node, start_command(node), timeout=60, on_line=_log_line)
+    if not result.ok:
+        raise StepFailed(f"{label}: the start command failed: {result.describe()}")
+    get_run_logger().info("%s: started from %s", label, node.link)
