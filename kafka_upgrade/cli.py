@@ -151,5 +151,62 @@ def sandbox_down(
         _fail(str(exc))
 
 
+@app.command("run")
+def run(
+    inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
+    to: Annotated[
+        Optional[str],  # noqa: UP007
+        typer.Option("--to", help="Target version (default: target_version in the inventory)."),
+    ] = None,
+    auto_approve: Annotated[
+        bool, typer.Option(help="Start each next phase without waiting for a human.")
+    ] = False,
+) -> None:
+    """Run the full upgrade here on a temporary Prefect server; exits non-zero on failure or reject."""
+    from deployments.local_server import ServerError, temporary_server
+    from deployments.local_run import run_upgrade
+    from kafka_upgrade.inventory import InventoryError, load_inventory
+
+    try:
+        load_inventory(inventory)
+    except InventoryError as exc:
+        _fail(str(exc))
+    try:
+        with temporary_server() as server:
+            console.print(f"Prefect UI: {server.ui_url}")
+            outcome = run_upgrade(
+                server, str(inventory.resolve()), to, auto_approve, say=lambda m: console.print(m)
+            )
+    except ServerError as exc:
+        _fail(str(exc))
+    print_upgrade(outcome.records)
+    style = "green" if outcome.exit_code == 0 else "red"
+    console.print(f"[{style}]{outcome.state}[/]: {outcome.message}")
+    if outcome.phase_seconds:
+        console.print(
+            "phase times: " + ", ".join(f"{k} {v:.0f} s" for k, v in outcome.phase_seconds.items())
+        )
+    raise typer.Exit(code=outcome.exit_code)
+
+
+def print_upgrade(records: list[dict]) -> None:
+    table = Table(title="upgrade, node by node")
+    for column in ("phase", "node", "action", "before", "after", "seconds", "lag b/a", "why"):
+        table.add_column(column)
+    for r in records:
+        lag = f"{r.get('lag_before', '')}/{r.get('lag_after', '')}" if r.get("lag_before") is not None else "-"
+        table.add_row(
+            r["phase"],
+            str(r["node_id"] or "cluster"),
+            r["action"],
+            r.get("version_before") or "-",
+            r.get("version_after") or "-",
+            f"{r['seconds']:.1f}",
+            lag,
+            r["reason"],
+        )
+    Console().print(table)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

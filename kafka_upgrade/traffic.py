@@ -164,6 +164,33 @@ def consume(
     return ConsumeResult(counts)
 
 
+def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 120.0) -> ConsumeResult:
+    """Every message in the topic, from offset 0 to each partition's end, with no group."""
+    consumer = Consumer({**consumer_config(bootstrap), "enable.auto.commit": False})
+    try:
+        ends = {}
+        for p in range(partitions):
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            ends[p] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        counts: dict[int, int] = {}
+        done = {p for p, high in ends.items() if high == 0}
+        deadline = time.monotonic() + timeout
+        while len(done) < partitions:
+            if time.monotonic() > deadline:
+                raise TrafficError(f"reading {topic} back did not finish within {timeout:.0f} s")
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                if msg.error():
+                    continue
+                key = int(msg.key())
+                counts[key] = counts.get(key, 0) + 1
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    done.add(msg.partition())
+        return ConsumeResult(counts)
+    finally:
+        consumer.close()
+
+
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
     """Total messages in the topic (sum of high watermarks)."""
     consumer = Consumer(consumer_config(bootstrap))
@@ -175,3 +202,139 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
         return total
     finally:
         consumer.close()
+
+
+@dataclass
+class TrafficReport:
+    """What the clients saw during the upgrade, and what the log holds afterwards."""
+
+    sent: int
+    delivered: int
+    failed: int
+    consumed_live: int
+    in_log: int
+    lost: int
+    duplicated: int
+    p99_ms: float
+    max_ms: float
+    errors: list[str]
+
+    def lines(self) -> list[str]:
+        return [
+            f"messages sent {self.sent}, acknowledged {self.delivered}, failed {self.failed}",
+            f"in the log afterwards {self.in_log}: lost {self.lost}, duplicated {self.duplicated}",
+            f"read by the live consumer during the roll: {self.consumed_live}",
+            f"produce latency p99 {self.p99_ms:.0f} ms, max {self.max_ms:.0f} ms",
+        ]
+
+
+class ContinuousTraffic:
+    """An idempotent acks=all producer and a consumer group, running until stopped.
+
+    Keys are sequence numbers; ``audit`` reads the whole topic afterwards and
+    compares it with what the producer had acknowledged.
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str = "upgrade-traffic", rate: int = 200, partitions: int = 6
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.rate = rate
+        self.partitions = partitions
+        self.stats = DeliveryStats()
+        self.acked: set[int] = set()
+        self.live_counts: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._consumer_error: str | None = None
+
+    def start(self, admin: AdminClient) -> None:
+        create_topic(admin, self.topic, partitions=self.partitions, replication=3, min_insync=2)
+        self._threads = [
+            threading.Thread(target=self._produce, name="traffic-producer", daemon=True),
+            threading.Thread(target=self._consume, name="traffic-consumer", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _produce(self) -> None:
+        producer = Producer(producer_config(self.bootstrap))
+        lock = threading.Lock()
+
+        def on_delivery(err: KafkaError | None, key: int, started: float) -> None:
+            with lock:
+                if err is not None:
+                    self.stats.failed += 1
+                    if len(self.stats.errors) < 20:
+                        self.stats.errors.append(str(err))
+                else:
+                    self.stats.delivered += 1
+                    self.acked.add(key)
+                    self.stats.latencies_ms.append((time.monotonic() - started) * 1000)
+
+        key = 0
+        interval = 1.0 / self.rate
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                producer.produce(
+                    self.topic,
+                    key=str(key).encode(),
+                    value=f"message-{key}".encode(),
+                    on_delivery=lambda err, msg, k=key, s=started: on_delivery(err, k, s),
+                )
+            except BufferError:
+                producer.poll(0.05)
+                continue
+            self.stats.sent += 1
+            key += 1
+            producer.poll(0)
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        remaining = producer.flush(120)
+        if remaining:
+            self.stats.errors.append(f"{remaining} messages still in flight at the end")
+
+    def _consume(self) -> None:
+        consumer = Consumer(consumer_config(self.bootstrap, group="upgrade-traffic-check"))
+        consumer.subscribe([self.topic])
+        try:
+            while not self._stop.is_set():
+                for msg in consumer.consume(num_messages=500, timeout=0.5):
+                    if msg.error():
+                        continue
+                    key = int(msg.key())
+                    self.live_counts[key] = self.live_counts.get(key, 0) + 1
+        except Exception as exc:  # noqa: BLE001 - reported in the audit
+            self._consumer_error = str(exc)
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=180)
+
+    def audit(self, timeout: float = 120.0) -> TrafficReport:
+        """Read the whole topic from the start and count every acknowledged key."""
+        result = read_all(self.bootstrap, self.topic, self.partitions, timeout=timeout)
+        lost = sum(1 for k in self.acked if k not in result.counts)
+        errors = list(self.stats.errors)
+        if self._consumer_error:
+            errors.append(f"live consumer: {self._consumer_error}")
+        return TrafficReport(
+            sent=self.stats.sent,
+            delivered=self.stats.delivered,
+            failed=self.stats.failed,
+            consumed_live=len(self.live_counts),
+            in_log=sum(result.counts.values()),
+            lost=lost,
+            duplicated=result.duplicates,
+            p99_ms=self.stats.percentile(99),
+            max_ms=max(self.stats.latencies_ms, default=0.0),
+            errors=errors,
+        )

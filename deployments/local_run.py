@@ -1,0 +1,134 @@
+"""Run ``rolling-upgrade`` here and now against a Prefect server, taking the
+approval from the terminal or the UI (whichever answers first)."""
+
+from __future__ import annotations
+
+import contextvars
+import getpass
+import select
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.flow_engine import run_flow
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from deployments.approval import ApprovalError, decide, run_state
+from deployments.local_server import PrefectServer
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class RunOutcome:
+    flow_run_id: UUID
+    state: str  # COMPLETED, CANCELLED, FAILED, CRASHED
+    message: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return {"COMPLETED": 0, "CANCELLED": 3}.get(self.state, 1)
+
+
+def _terminal_approval(
+    flow_run_id: UUID, server: PrefectServer, stop: threading.Event, say: Say, interactive: bool
+) -> None:
+    """Watch for pauses; offer a yes/no prompt on a terminal, else wait for the UI/API."""
+    announced = False
+    while not stop.is_set():
+        try:
+            state, _ = run_state(flow_run_id)
+        except Exception:  # noqa: BLE001 - the server may be busy; look again
+            state = None
+        if state != StateType.PAUSED:
+            announced = False
+            time.sleep(0.5)
+            continue
+        if not announced:
+            say(
+                f"\nThe upgrade waits for approval: {server.run_url(flow_run_id)}"
+                + ("\nApprove here [yes/no] (or Resume in the UI): " if interactive else "")
+            )
+            announced = True
+        if not interactive:
+            time.sleep(0.5)
+            continue
+        ready, _, _ = select.select([sys.stdin], [], [], 0.5)
+        if not ready:
+            continue
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("yes", "y", "no", "n"):
+            say("answer yes or no: ")
+            continue
+        try:
+            decide(
+                flow_run_id,
+                approve=answer.startswith("y"),
+                approver=getpass.getuser(),
+                comment="answered in the terminal",
+            )
+        except ApprovalError as exc:
+            say(f"{exc}")
+        announced = False
+
+
+def run_upgrade(
+    server: PrefectServer,
+    inventory_path: str,
+    to_version: str | None,
+    auto_approve: bool,
+    say: Say = print,
+    interactive: bool | None = None,
+    on_created: Callable[[UUID], None] | None = None,
+) -> RunOutcome:
+    """Create the flow run, run it in this process, and handle the approval."""
+    from flows.upgrade import rolling_upgrade
+
+    parameters = {
+        "inventory_path": inventory_path,
+        "to_version": to_version,
+        "auto_approve": auto_approve,
+    }
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        with get_client(sync_client=True) as client:
+            flow_run = client.create_flow_run(rolling_upgrade, parameters=parameters)
+        say(f"flow run: {server.run_url(flow_run.id)}")
+        if on_created is not None:
+            on_created(flow_run.id)
+        stop = threading.Event()
+        watcher = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(
+                _terminal_approval,
+                flow_run.id,
+                server,
+                stop,
+                say,
+                sys.stdin.isatty() if interactive is None else interactive,
+            ),
+            daemon=True,
+        )
+        if not auto_approve:
+            watcher.start()
+        try:
+            state = run_flow(rolling_upgrade, flow_run=flow_run, parameters=parameters, return_type="state")
+        finally:
+            stop.set()
+        data = state.result(raise_on_failure=False) if state.type != StateType.FAILED else None
+        if not isinstance(data, dict):
+            data = {}
+        return RunOutcome(
+            flow_run_id=flow_run.id,
+            state=state.type.value,
+            message=state.message or "",
+            records=list(data.get("records", [])),
+            phase_seconds=dict(data.get("phase_seconds", {})),
+        )

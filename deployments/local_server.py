@@ -1,0 +1,97 @@
+"""A temporary Prefect server for one local run (`kafka-upgrade run`, `make demo`).
+
+It keeps its database in a temporary PREFECT_HOME, serves the UI, and stops
+with the run. Point ``PREFECT_API_URL`` at a real server to use that instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ServerError(Exception):
+    """The temporary Prefect server did not start."""
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    api_url: str
+    ui_url: str
+
+    def run_url(self, flow_run_id: object) -> str:
+        return f"{self.ui_url}/runs/flow-run/{flow_run_id}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def temporary_server(timeout: float = 90.0, keep_home: bool = False) -> Iterator[PrefectServer]:
+    home = Path(tempfile.mkdtemp(prefix="kafka-upgrade-prefect-"))
+    port = _free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": api_url,
+    }
+    env.pop("PREFECT_API_URL", None)
+    log = (home / "server.log").open("wb")
+    prefect = Path(sys.executable).with_name("prefect")
+    command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
+    proc = subprocess.Popen(
+        [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(api_url):
+            if proc.poll() is not None:
+                tail = (home / "server.log").read_text(errors="replace")[-1500:]
+                raise ServerError(f"prefect server exited with {proc.returncode}:\n{tail}")
+            if time.monotonic() > deadline:
+                raise ServerError(f"prefect server did not answer on {api_url} in {timeout:.0f} s")
+            time.sleep(0.3)
+        yield PrefectServer(api_url=api_url, ui_url=f"http://127.0.0.1:{port}")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        log.close()
+        if not keep_home:
+            shutil.rmtree(home, ignore_errors=True)
