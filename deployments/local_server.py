@@ -34,6 +34,16 @@ class PrefectServer:
         return f"{self.ui_url}/runs/flow-run/{flow_run_id}"
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if this process dies, even by a hard crash."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,6 +82,7 @@ def temporary_server(timeout: float = 90.0, keep_home: bool = False) -> Iterator
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     try:
         deadline = time.monotonic() + timeout

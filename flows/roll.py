@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 
 from prefect import get_run_logger
 
+from kafka_upgrade.health import lag_report
 from kafka_upgrade.order import NodeObservation, NodeRef, node_needs_restart, roll_order
 from tasks.context import StepRecord, UpgradeContext, node_label
 from tasks.node import (
@@ -106,6 +107,8 @@ def roll(
         start_node(ctx, node_id, label)
         wait_recovered(ctx, node_id, label, binary)
         lag_after = record_lag(ctx, label)
+        lag = lag_report(lag_before, lag_after, ctx.inventory.health.lag_growth_warn)
+        (logger.info if lag.ok else logger.warning)("%s: consumer lag %s", label, lag)
         record = ctx.record(
             StepRecord(
                 phase,

@@ -96,7 +96,15 @@ def preflight(ctx: UpgradeContext) -> None:
     logger = get_run_logger()
     inv = ctx.inventory
     target = str(inv.target_version)
-    path = check_upgrade_path(inv.current_version, target, inv.mode)
+    metadata_version = None
+    if inv.mode == "kraft":
+        features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
+        mv = features.get("metadata.version")
+        metadata_version = mv.finalized if mv is not None else None
+        logger.info("preflight: metadata.version is finalized at %s", metadata_version)
+    path = check_upgrade_path(
+        inv.current_version, target, inv.mode, metadata_version=metadata_version
+    )
     if not path.ok:
         raise BadInput(f"upgrade {inv.current_version} -> {target} refused: {path}")
     for note in path.notes:

@@ -134,7 +134,7 @@ def print_nodes(info: dict) -> None:
             str(n["pid"] or "-"),
             n["current_link"] or "-",
         )
-    Console().print(table)
+    _wide().print(table)
 
 
 @sandbox_app.command("down")
@@ -194,7 +194,7 @@ def print_upgrade(records: list[dict]) -> None:
     for column in ("phase", "node", "action", "before", "after", "seconds", "lag b/a", "why"):
         table.add_column(column)
     for r in records:
-        lag = f"{r.get('lag_before', '')}/{r.get('lag_after', '')}" if r.get("lag_before") is not None else "-"
+        lag = "/".join("-" if r.get(k) is None else str(r[k]) for k in ("lag_before", "lag_after"))
         table.add_row(
             r["phase"],
             str(r["node_id"] or "cluster"),
@@ -205,7 +205,12 @@ def print_upgrade(records: list[dict]) -> None:
             lag,
             r["reason"],
         )
-    Console().print(table)
+    _wide().print(table)
+
+
+def _wide() -> Console:
+    # Rich assumes 80 columns when output is not a terminal (CI logs, pipes).
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -326,24 +326,40 @@ def quorum_from(status_text: str, replication_text: str, now_ms: int | None = No
     Negative ages (clock skew) count as 0. Human-readable rows carry their age.
     """
     summary = parse_quorum_status(status_text)
+    from_rows = quorum_from_replication(replication_text, now_ms)
+    if summary.leader_id != from_rows.leader_id or sorted(summary.voters) != list(
+        from_rows.voter_ids
+    ):
+        raise ParseError(
+            f"--status (leader {summary.leader_id}, voters {sorted(summary.voters)}) and "
+            f"--replication (leader {from_rows.leader_id}, voters {list(from_rows.voter_ids)}) "
+            "disagree: the quorum changed between the two calls; describe it again"
+        )
+    order = {v: i for i, v in enumerate(summary.voters)}
+    return QuorumStatus(
+        leader_id=summary.leader_id,
+        voters=tuple(sorted(from_rows.voters, key=lambda v: order[v.node_id])),
+        high_watermark=summary.high_watermark,
+        leader_epoch=summary.leader_epoch,
+        observers=from_rows.observers,
+        cluster_id=summary.cluster_id,
+    )
+
+
+def quorum_from_replication(replication_text: str, now_ms: int | None = None) -> QuorumStatus:
+    """--replication alone -> ``QuorumStatus``: the rows name the leader and the voters.
+
+    One tool run instead of two, for sensors that poll the quorum.
+    """
     rows = parse_quorum_replication(replication_text)
     by_id = {r.node_id: r for r in rows}
     if len(by_id) != len(rows):
         raise ParseError("a node appears twice in --replication output", replication_text[:200])
-
     leaders = [r.node_id for r in rows if r.status == "Leader"]
-    row_leader = leaders[0] if len(leaders) == 1 else None
-    row_voters = sorted(r.node_id for r in rows if r.status != "Observer")
-    if summary.leader_id != row_leader or sorted(summary.voters) != row_voters:
-        raise ParseError(
-            f"--status (leader {summary.leader_id}, voters {sorted(summary.voters)}) and "
-            f"--replication (leader {row_leader}, voters {row_voters}) disagree: the quorum "
-            "changed between the two calls; describe it again"
-        )
-
+    leader = leaders[0] if len(leaders) == 1 else None
     reference = now_ms
-    if reference is None and row_leader is not None:
-        reference = by_id[row_leader].last_caught_up_timestamp
+    if reference is None and leader is not None:
+        reference = by_id[leader].last_caught_up_timestamp
 
     def state(row: ReplicationRow) -> VoterState:
         return VoterState(
@@ -358,12 +374,9 @@ def quorum_from(status_text: str, replication_text: str, now_ms: int | None = No
         )
 
     return QuorumStatus(
-        leader_id=summary.leader_id,
-        voters=tuple(state(by_id[v]) for v in summary.voters),
-        high_watermark=summary.high_watermark,
-        leader_epoch=summary.leader_epoch,
+        leader_id=leader,
+        voters=tuple(state(r) for r in rows if r.status != "Observer"),
         observers=tuple(state(r) for r in rows if r.status == "Observer"),
-        cluster_id=summary.cluster_id,
     )
 
 
@@ -377,6 +390,7 @@ def _age(timestamp: int | None, ago: int | None, reference: int | None) -> int |
 
 __all__ = [
     "FeatureLevel",
+    "quorum_from_replication",
     "ParseError",
     "QuorumSummary",
     "ReplicaStatus",

@@ -9,8 +9,9 @@ from typing import Any
 
 from prefect.exceptions import UnfinishedRun
 
+from kafka_upgrade.admin_worker import AdminWorker
 from kafka_upgrade.inventory import Inventory, Node
-from kafka_upgrade.kafka_admin import KafkaUnavailable, SnapshotReader, admin_client
+from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
 from kafka_upgrade.remote import FabricRemote, Remote, TransientRemoteError
 
 
@@ -34,24 +35,22 @@ class StepRecord:
 class UpgradeContext:
     inventory: Inventory
     remote: Remote
-    reader: SnapshotReader
-    admin: Any
+    reader: AdminWorker  # snapshot() and consumer_lag(), in a child process
     run_label: str = "kafka-upgrade"
     records: list[StepRecord] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def open(cls, inventory: Inventory, run_label: str = "kafka-upgrade") -> UpgradeContext:
-        admin = admin_client(inventory)
         return cls(
             inventory=inventory,
             remote=FabricRemote(inventory),
-            reader=SnapshotReader(admin),
-            admin=admin,
+            reader=AdminWorker(client_config(inventory)),
             run_label=run_label,
         )
 
     def close(self) -> None:
+        self.reader.close()
         close = getattr(self.remote, "close", None)
         if close is not None:
             close()

@@ -25,8 +25,8 @@ from kafka_upgrade.health import (
     cluster_healthy,
     node_recovered,
 )
-from kafka_upgrade.kafka_admin import KafkaUnavailable, consumer_lag
-from kafka_upgrade.kafka_cli import quorum_from
+from kafka_upgrade.kafka_admin import KafkaUnavailable
+from kafka_upgrade.kafka_cli import quorum_from_replication
 from kafka_upgrade.node_commands import parse_probe, probe_command
 from kafka_upgrade.remote import TransientRemoteError
 from tasks.context import UpgradeContext
@@ -145,7 +145,7 @@ def wait_recovered(ctx: UpgradeContext, node_id: int, label: str, version: str) 
 def record_lag(ctx: UpgradeContext, label: str) -> dict[str, int]:
     """Total lag per consumer group right now (informational; never blocks the roll)."""
     try:
-        return consumer_lag(ctx.admin)
+        return ctx.reader.consumer_lag()
     except KafkaUnavailable as exc:
         get_run_logger().warning("consumer lag not available (%s)", exc)
         return {}
@@ -153,9 +153,9 @@ def record_lag(ctx: UpgradeContext, label: str) -> dict[str, int]:
 
 def read_quorum(ctx: UpgradeContext):  # type: ignore[no-untyped-def]
     """The KRaft quorum as kafka-metadata-quorum.sh reports it (run on a live node)."""
-    status = run_tool(ctx, "kafka-metadata-quorum.sh", ["describe", "--status"])
     replication = run_tool(ctx, "kafka-metadata-quorum.sh", ["describe", "--replication"])
-    return quorum_from(status, replication, int(time.time() * 1000))
+    # Ages relative to the leader's own clock: skew between hosts cannot fake a lag.
+    return quorum_from_replication(replication)
 
 
 def node_running_version(node_id: int, reported: str | None, version: str) -> Verdict:
