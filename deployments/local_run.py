@@ -80,6 +80,20 @@ def _terminal_approval(
         announced = False
 
 
+def flush_to_server() -> None:
+    """Send the run's last logs and events while the (temporary) server is still up.
+
+    Otherwise Prefect's exit hook keeps retrying them against a stopped server
+    and the process never exits.
+    """
+    from prefect._internal.concurrency.services import _QueueServiceBase
+
+    try:
+        _QueueServiceBase.drain_all(timeout=15, at_exit=False)
+    except Exception:  # noqa: BLE001 - losing the last log lines must not fail the run
+        pass
+
+
 def run_upgrade(
     server: PrefectServer,
     inventory_path: str,
@@ -88,6 +102,7 @@ def run_upgrade(
     say: Say = print,
     interactive: bool | None = None,
     on_created: Callable[[UUID], None] | None = None,
+    approval_timeout_s: int | None = None,
 ) -> RunOutcome:
     """Create the flow run, run it in this process, and handle the approval."""
     from flows.upgrade import rolling_upgrade
@@ -96,6 +111,7 @@ def run_upgrade(
         "inventory_path": inventory_path,
         "to_version": to_version,
         "auto_approve": auto_approve,
+        "approval_timeout_s": approval_timeout_s,
     }
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         with get_client(sync_client=True) as client:
@@ -119,9 +135,12 @@ def run_upgrade(
         if not auto_approve:
             watcher.start()
         try:
-            state = run_flow(rolling_upgrade, flow_run=flow_run, parameters=parameters, return_type="state")
+            state = run_flow(
+                rolling_upgrade, flow_run=flow_run, parameters=parameters, return_type="state"
+            )
         finally:
             stop.set()
+            flush_to_server()
         data = state.result(raise_on_failure=False) if state.type != StateType.FAILED else None
         if not isinstance(data, dict):
             data = {}

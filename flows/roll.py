@@ -68,7 +68,9 @@ def roll(
         "%s: roll order %s (%s)",
         phase,
         " -> ".join(node_label(ctx.node(i)) for i in order),
-        "active controller last" if ctx.inventory.mode == "zk" else "controllers first, leader last",
+        "active controller last"
+        if ctx.inventory.mode == "zk"
+        else "controllers first, leader last",
     )
     records: list[StepRecord] = []
     for node_id in order:
@@ -88,10 +90,18 @@ def roll(
         reason = node_needs_restart(observation, binary, wanted)
         version_before = observation.binary_version
         if reason is None:
-            logger.info("%s: %s already runs %s with %s; skipped", phase, label, binary, wanted or "its config")
+            logger.info(
+                "%s: %s already runs %s with %s; skipped",
+                phase,
+                label,
+                binary,
+                wanted or "its config",
+            )
             records.append(
                 ctx.record(
-                    StepRecord(phase, node_id, "skipped", "already done", started, 0, binary, binary)
+                    StepRecord(
+                        phase, node_id, "skipped", "already done", started, 0, binary, binary
+                    )
                 )
             )
             continue

@@ -31,6 +31,7 @@ from pydantic import Field
 
 from flows.roll import roll
 from kafka_upgrade.errors import BadInput, StepFailed
+from kafka_upgrade.health import Verdict
 from kafka_upgrade.inventory import Inventory, InventoryError, load_inventory
 from kafka_upgrade.kafka_cli import parse_features_describe
 from kafka_upgrade.node_commands import staged_command
@@ -44,7 +45,6 @@ from kafka_upgrade.plan import (
     pin_conflicts,
     protocol_still_pinned,
 )
-from kafka_upgrade.health import Verdict, cluster_healthy
 from kafka_upgrade.upgrade_path import check_upgrade_path
 from tasks.context import StepRecord, UpgradeContext
 from tasks.kafka_tools import run_tool
@@ -203,7 +203,9 @@ def _features_on(ctx: UpgradeContext, node_id: int) -> str:
     # Ask each node about itself: a broker through its client listener, a
     # controller-only node through the controller listener.
     if node.is_broker:
-        return run_tool(ctx, "kafka-features.sh", ["describe"], on=node, bootstrap=_endpoint(ctx, node))
+        return run_tool(
+            ctx, "kafka-features.sh", ["describe"], on=node, bootstrap=_endpoint(ctx, node)
+        )
     controller = f"{node.host}:9093"
     return run_tool(
         ctx,
@@ -285,7 +287,11 @@ def rollback_binaries(inventory_path: str) -> list[dict[str, Any]]:
         else:
             features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
             mv = features.get("metadata.version")
-            if mv is not None and mv.finalized and finalized_at(mv, str(inventory.target_version)).ok:
+            if (
+                mv is not None
+                and mv.finalized
+                and finalized_at(mv, str(inventory.target_version)).ok
+            ):
                 raise StepFailed(
                     f"rollback refused: metadata.version is already {mv.finalized}; the old "
                     "binary cannot read it"

@@ -80,7 +80,9 @@ class AdminWorker:
                 proc.stdin.flush()
             except BrokenPipeError:
                 self._kill()
-                raise KafkaUnavailable("the admin client process ended; starting a new one") from None
+                raise KafkaUnavailable(
+                    "the admin client process ended; starting a new one"
+                ) from None
             ready, _, _ = select.select([proc.stdout], [], [], self._timeout)
             line = proc.stdout.readline() if ready else ""
             if not line:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,7 +15,9 @@ from kafka_upgrade import __version__
 
 app = typer.Typer(no_args_is_help=True, help="Zero-downtime rolling upgrades of Apache Kafka.")
 dist_app = typer.Typer(no_args_is_help=True, help="Kafka distributions in the local cache.")
-sandbox_app = typer.Typer(no_args_is_help=True, help="A local, real Kafka cluster reached over SSH.")
+sandbox_app = typer.Typer(
+    no_args_is_help=True, help="A local, real Kafka cluster reached over SSH."
+)
 app.add_typer(dist_app, name="dist")
 app.add_typer(sandbox_app, name="sandbox")
 
@@ -31,7 +33,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        Optional[bool],  # noqa: UP007 - typer needs Optional here
+        bool | None,  # noqa: UP007 - typer needs Optional here
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
@@ -47,7 +49,7 @@ def _fail(message: str) -> None:
 def dist_fetch(
     version: Annotated[str, typer.Argument(help="Kafka release, e.g. 3.9.1")],
     cache: Annotated[
-        Optional[Path],  # noqa: UP007
+        Path | None,  # noqa: UP007
         typer.Option(help="Cache directory (default: $KAFKA_UPGRADE_DIST_CACHE or ~/.cache/...)"),
     ] = None,
 ) -> None:
@@ -66,15 +68,17 @@ def sandbox_up(
     name: Annotated[str, typer.Option(help="Sandbox name (lowercase, dashes).")],
     mode: Annotated[str, typer.Option(help="zk or kraft")] = "kraft",
     version: Annotated[
-        Optional[str],  # noqa: UP007
-        typer.Option(help="Kafka version to start on (default: the old version of the mode's pair)"),
+        str | None,  # noqa: UP007
+        typer.Option(
+            help="Kafka version to start on (default: the old version of the mode's pair)"
+        ),
     ] = None,
     nodes: Annotated[int, typer.Option(help="Number of brokers (combined nodes in KRaft).")] = 3,
     controllers: Annotated[
         int, typer.Option(help="KRaft: separate controllers (0 = combined nodes).")
     ] = 0,
     stage: Annotated[
-        Optional[list[str]],  # noqa: UP007
+        list[str] | None,  # noqa: UP007
         typer.Option(help="Extra versions to pre-stage on every node (default: the pair's new)."),
     ] = None,
 ) -> None:
@@ -155,16 +159,16 @@ def sandbox_down(
 def run(
     inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
     to: Annotated[
-        Optional[str],  # noqa: UP007
+        str | None,  # noqa: UP007
         typer.Option("--to", help="Target version (default: target_version in the inventory)."),
     ] = None,
     auto_approve: Annotated[
         bool, typer.Option(help="Start each next phase without waiting for a human.")
     ] = False,
 ) -> None:
-    """Run the full upgrade here on a temporary Prefect server; exits non-zero on failure or reject."""
-    from deployments.local_server import ServerError, temporary_server
+    """Run the full upgrade on a temporary Prefect server; non-zero exit on failure or reject."""
     from deployments.local_run import run_upgrade
+    from deployments.local_server import ServerError, temporary_server
     from kafka_upgrade.inventory import InventoryError, load_inventory
 
     try:

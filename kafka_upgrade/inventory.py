@@ -126,7 +126,10 @@ class KafkaClientSettings(_Strict):
             value = getattr(self, field)
             if value is not None:
                 config[key] = str(value)
-        for field, key in [("sasl_password", "sasl.password"), ("ssl_key_password", "ssl.key.password")]:
+        for field, key in [
+            ("sasl_password", "sasl.password"),
+            ("ssl_key_password", "ssl.key.password"),
+        ]:
             secret: SecretStr | None = getattr(self, field)
             if secret is not None:
                 config[key] = secret.get_secret_value()
@@ -185,7 +188,9 @@ class Inventory(BaseSettings):
         ids = [n.id for n in self.nodes]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"nodes: id {dupes[0]} appears more than once; node ids must be unique")
+            raise ValueError(
+                f"nodes: id {dupes[0]} appears more than once; node ids must be unique"
+            )
         if self.mode == "zk":
             if self.zookeeper is None:
                 raise ValueError("mode is 'zk' but the 'zookeeper' section is missing")

@@ -17,7 +17,6 @@ Errors are translated where they enter:
 from __future__ import annotations
 
 import shlex
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -164,7 +163,7 @@ class FabricRemote:
             raise TransientRemoteError(
                 f"node {node.id} ({node.host}): command did not finish within {timeout:.0f} s"
             ) from exc
-        except paramiko.BadHostKeyException as exc:
+        except paramiko.BadHostKeyException:
             self._drop(node)
             raise HostKeyError(
                 f"node {node.id} ({node.host}): host key does not match known_hosts "
@@ -178,7 +177,7 @@ class FabricRemote:
                     "add it (ssh-keyscan, then verify the fingerprint) and retry"
                 ) from None
             raise TransientRemoteError(f"node {node.id} ({node.host}): SSH failed: {exc}") from None
-        except (OSError, socket.timeout, EOFError) as exc:
+        except (TimeoutError, OSError, EOFError) as exc:
             self._drop(node)
             raise TransientRemoteError(
                 f"node {node.id} ({node.host}:{self._inventory.ssh_port(node)}): "

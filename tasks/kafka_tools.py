@@ -38,7 +38,9 @@ def run_tool(
     failures: list[str] = []
     for node in candidates:
         try:
-            result = ctx.remote.run(node, tool_command(node, tool, bootstrap, args, bootstrap_flag), timeout=timeout)
+            result = ctx.remote.run(
+                node, tool_command(node, tool, bootstrap, args, bootstrap_flag), timeout=timeout
+            )
         except TransientRemoteError as exc:
             failures.append(str(exc))
             continue

@@ -102,7 +102,9 @@ def set_config(ctx: UpgradeContext, node_id: int, label: str, updates: dict[str,
     result = ctx.remote.run(node, cmd, timeout=30)
     if not result.ok:
         raise StepFailed(f"{label}: writing {config} failed: {result.describe()}")
-    logger.info("%s: set %s in %s", label, ", ".join(f"{k}={v}" for k, v in updates.items()), config)
+    logger.info(
+        "%s: set %s in %s", label, ", ".join(f"{k}={v}" for k, v in updates.items()), config
+    )
     return True
 
 

@@ -124,16 +124,16 @@ def wait_recovered(ctx: UpgradeContext, node_id: int, label: str, version: str) 
         if node.is_broker:
             verdict = node_recovered(_snapshot(ctx), node_id, reported, version, expected)
         else:
-            verdict = Verdict.all_of(*
-                [
+            verdict = Verdict.all_of(
+                *[
                     node_running_version(node_id, reported, version),
                     cluster_healthy(_snapshot(ctx), expected),
                 ]
             )
         if ctx.inventory.mode == "kraft" and node.is_controller:
             quorum = read_quorum(ctx)
-            verdict = Verdict.all_of(*
-                [verdict, controller_caught_up(quorum, node_id, health.controller_max_lag)]
+            verdict = Verdict.all_of(
+                *[verdict, controller_caught_up(quorum, node_id, health.controller_max_lag)]
             )
         return verdict
 
@@ -175,7 +175,9 @@ def controller_caught_up(quorum, node_id: int, max_lag: int) -> Verdict:  # type
 
     for voter in quorum.voters:
         if voter.node_id == node_id:
-            if voter.node_id == quorum.leader_id or (voter.lag is not None and voter.lag <= max_lag):
+            if voter.node_id == quorum.leader_id or (
+                voter.lag is not None and voter.lag <= max_lag
+            ):
                 return Verdict(ok=True)
             return Verdict(
                 ok=False,

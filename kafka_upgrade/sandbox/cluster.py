@@ -153,7 +153,12 @@ def up(
         dists[v] = dist.fetch(v, log=log)
 
     spec.root.mkdir(parents=True)
-    state: dict[str, Any] = {"name": name, "mode": mode, "root": str(spec.root), "octet": spec.octet}
+    state: dict[str, Any] = {
+        "name": name,
+        "mode": mode,
+        "root": str(spec.root),
+        "octet": spec.octet,
+    }
     _save_state(spec, state)
     try:
         for n in spec.nodes:
@@ -292,7 +297,9 @@ def status(name: str) -> dict[str, Any]:
                 version=proc.version if proc else None,
                 running=proc is not None,
                 pid=proc.pid if proc else None,
-                current_link=f"kafka_2.13-{seen.link_version}" if seen and seen.link_version else None,
+                current_link=f"kafka_2.13-{seen.link_version}"
+                if seen and seen.link_version
+                else None,
             )
 
         with ThreadPoolExecutor(max_workers=len(inventory.nodes)) as pool:
@@ -312,7 +319,9 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
     root = sandbox_dir(name)
     if not root.exists():
         raise SandboxError(f"no sandbox named {name!r} (looked in {root})")
-    state = json.loads((root / "sandbox.json").read_text()) if (root / "sandbox.json").exists() else {}
+    state = (
+        json.loads((root / "sandbox.json").read_text()) if (root / "sandbox.json").exists() else {}
+    )
     inventory_path = root / "inventory.yaml"
     if inventory_path.exists() and state.get("sshd_pid"):
         inventory = load_inventory(inventory_path)

@@ -31,7 +31,9 @@ def require_tools() -> None:
         pytest.fail("integration tests need: " + ", ".join(missing), pytrace=False)
 
 
-def cli(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [*CLI, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
     )

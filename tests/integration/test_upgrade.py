@@ -14,6 +14,7 @@ server:
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +22,10 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.approval import decide, run_state, wait_until_paused
-from deployments.local_run import RunOutcome, run_upgrade
+from deployments.local_run import RunOutcome, flush_to_server, run_upgrade
 from deployments.local_server import PrefectServer, temporary_server
 from kafka_upgrade.inventory import Inventory, load_inventory
 from kafka_upgrade.kafka_admin import admin_client
@@ -51,7 +53,7 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Inventory]:
     require_tools()
     mode = request.param
     name = f"ev-{mode}"
-    inventory = cluster.up(name, mode, log=lambda m: None)
+    cluster.up(name, mode, log=lambda m: None)
     try:
         yield load_inventory(cluster.sandbox_dir(name) / "inventory.yaml")
     finally:
@@ -74,12 +76,15 @@ def _approve_when_paused(approve: bool, approver: str, seen: dict) -> callable:
             except Exception as exc:  # noqa: BLE001 - surfaced by the test's asserts
                 seen["error"] = repr(exc)
 
-        threading.Thread(target=answer, daemon=True).start()
+        # The thread must see the same Prefect settings (API URL) as the run.
+        threading.Thread(target=contextvars.copy_context().run, args=(answer,), daemon=True).start()
 
     return hook
 
 
-def _upgrade(server: PrefectServer, inventory_path: Path, to: str, approve: bool, seen: dict) -> RunOutcome:
+def _upgrade(
+    server: PrefectServer, inventory_path: Path, to: str, approve: bool, seen: dict
+) -> RunOutcome:
     return run_upgrade(
         server,
         str(inventory_path),
@@ -88,6 +93,7 @@ def _upgrade(server: PrefectServer, inventory_path: Path, to: str, approve: bool
         say=lambda m: print(m),
         interactive=False,
         on_created=_approve_when_paused(approve, "pytest", seen),
+        approval_timeout_s=900,
     )
 
 
@@ -102,7 +108,9 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
     from flows.upgrade import finalize_metadata_version, phase_2_protocol
 
     guarded = phase_2_protocol if mode == "zk" else finalize_metadata_version
-    state = guarded(str(inventory_path), pair.new, return_state=True)
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+        state = guarded(str(inventory_path), pair.new, return_state=True)
+        flush_to_server()
     assert state.is_failed()
     assert "not-on-new-binary" in str(state.message) or "not-on-new-binary" in repr(
         state.result(raise_on_failure=False)
@@ -122,12 +130,14 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
     wall = time.monotonic() - started
     report = traffic.audit()
 
-    print(f"\n[{mode}] upgrade {pair.old} -> {pair.new} in {wall:.0f} s; phases {outcome.phase_seconds}")
+    print(f"\n[{mode}] {pair.old} -> {pair.new} in {wall:.0f} s; phases {outcome.phase_seconds}")
     for r in outcome.records:
         print(f"[{mode}]   {r['phase']} node {r['node_id']}: {r['action']} in {r['seconds']} s")
     for line in report.lines():
         print(f"[{mode}] {line}")
-    print(f"[{mode}] approval picked up {seen.get('resume_seconds', float('nan')):.2f} s after resume")
+    print(
+        f"[{mode}] approval picked up {seen.get('resume_seconds', float('nan')):.2f} s after resume"
+    )
 
     assert "error" not in seen, seen
     assert seen.get("paused"), "the run never paused for approval"
@@ -147,11 +157,14 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
         if mode == "zk":
             for node in sandbox.nodes:
                 text = remote.run(node, f"cat {node.config_path}").stdout
-                assert read_properties(text)["inter.broker.protocol.version"] == release_of(pair.new)
+                assert read_properties(text)["inter.broker.protocol.version"] == release_of(
+                    pair.new
+                )
         else:
             node = sandbox.nodes[0]
             out = remote.run(
-                node, tool_command(node, "kafka-features.sh", sandbox.bootstrap_servers, ["describe"])
+                node,
+                tool_command(node, "kafka-features.sh", sandbox.bootstrap_servers, ["describe"]),
             )
             assert out.ok, out.describe()
             mv = parse_features_describe(out.stdout)["metadata.version"]

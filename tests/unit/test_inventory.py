@@ -1,4 +1,4 @@
-"""The inventory: validation names the field; the environment overrides the file; secrets stay secret."""
+"""The inventory: errors name the field; the environment overrides the file; secrets stay secret."""
 
 from __future__ import annotations
 

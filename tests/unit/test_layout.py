@@ -33,8 +33,12 @@ def test_kraft_combined_nodes_have_own_addresses_and_quorum(tmp_path: Path) -> N
 def test_separate_controllers_come_first_and_serve_no_clients(tmp_path: Path) -> None:
     spec = plan_sandbox("b", "kraft", "3.9.1", nodes=3, controllers=3, root=tmp_path)
     assert [(n.id, n.roles) for n in spec.nodes] == [
-        (1, ("controller",)), (2, ("controller",)), (3, ("controller",)),
-        (4, ("broker",)), (5, ("broker",)), (6, ("broker",)),
+        (1, ("controller",)),
+        (2, ("controller",)),
+        (3, ("controller",)),
+        (4, ("broker",)),
+        (5, ("broker",)),
+        (6, ("broker",)),
     ]
     controller = props(server_properties(spec, spec.nodes[0]))
     assert "advertised.listeners" not in controller

@@ -50,10 +50,7 @@ def test_systemd_service() -> None:
 
 
 def test_parse_probe_reads_version_from_the_open_jar() -> None:
-    out = (
-        "pid=4242 jar=kafka_2.13-3.9.1.jar\n"
-        "link=/opt/kafka/kafka_2.13-4.1.1\n"
-    )
+    out = "pid=4242 jar=kafka_2.13-3.9.1.jar\nlink=/opt/kafka/kafka_2.13-4.1.1\n"
     state = parse_probe(out)
     assert state.running and state.process is not None
     assert state.process.pid == 4242
@@ -82,7 +79,9 @@ def test_switch_binary_is_atomic_and_refuses_unstaged_versions(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert (install / "current").resolve().name == "kafka_2.13-4.1.1"
 
-    refused = subprocess.run(["bash", "-c", switch_binary_command(n, "9.9.9")], capture_output=True, text=True)
+    refused = subprocess.run(
+        ["bash", "-c", switch_binary_command(n, "9.9.9")], capture_output=True, text=True
+    )
     assert refused.returncode == 3
     assert "not staged" in refused.stderr
     assert (install / "current").resolve().name == "kafka_2.13-4.1.1"
