@@ -106,3 +106,16 @@ def temporary_server(timeout: float = 90.0, keep_home: bool = False) -> Iterator
         log.close()
         if not keep_home:
             shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def server_for_run() -> Iterator[PrefectServer]:
+    """The server PREFECT_API_URL names, if any; otherwise a temporary one."""
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url:
+        api_url = api_url.rstrip("/")
+        ui_url = api_url[: -len("/api")] if api_url.endswith("/api") else api_url
+        yield PrefectServer(api_url=api_url, ui_url=ui_url)
+        return
+    with temporary_server() as server:
+        yield server

@@ -168,7 +168,7 @@ def run(
 ) -> None:
     """Run the full upgrade on a temporary Prefect server; non-zero exit on failure or reject."""
     from deployments.local_run import run_upgrade
-    from deployments.local_server import ServerError, temporary_server
+    from deployments.local_server import ServerError, server_for_run
     from kafka_upgrade.inventory import InventoryError, load_inventory
 
     try:
@@ -176,7 +176,7 @@ def run(
     except InventoryError as exc:
         _fail(str(exc))
     try:
-        with temporary_server() as server:
+        with server_for_run() as server:
             console.print(f"Prefect UI: {server.ui_url}")
             outcome = run_upgrade(
                 server, str(inventory.resolve()), to, auto_approve, say=lambda m: console.print(m)

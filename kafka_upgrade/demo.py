@@ -28,7 +28,7 @@ console = Console(stderr=True)
 
 def main() -> int:
     from deployments.local_run import run_upgrade
-    from deployments.local_server import temporary_server
+    from deployments.local_server import server_for_run
 
     mode = os.environ.get("MODE", "kraft")
     if mode not in ("zk", "kraft"):
@@ -48,7 +48,7 @@ def main() -> int:
         traffic = ContinuousTraffic(inventory.bootstrap_servers)
         traffic.start(admin_client(inventory))
         console.print("producer (acks=all, idempotent) and consumer running; upgrading ...")
-        with temporary_server() as server:
+        with server_for_run() as server:
             console.print(f"Prefect UI: {server.ui_url}")
             outcome = run_upgrade(
                 server,

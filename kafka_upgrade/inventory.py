@@ -108,10 +108,18 @@ class KafkaClientSettings(_Strict):
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    sasl_password_block: str | None = Field(
+        None, description="Name of a Prefect Secret block holding the SASL password."
+    )
     ssl_ca_location: Path | None = None
     ssl_certificate_location: Path | None = None
     ssl_key_location: Path | None = None
     ssl_key_password: SecretStr | None = None
+    tools_command_config: Path | None = Field(
+        None,
+        description="Client properties file present on every node, passed to Kafka's CLI "
+        "tools as --command-config (SASL/SSL clusters); keeps secrets off command lines.",
+    )
 
     def librdkafka_config(self) -> dict[str, str]:
         """Client configuration for confluent-kafka; the only place secrets are unwrapped."""

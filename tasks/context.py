@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.exceptions import UnfinishedRun
+from pydantic import SecretStr
 
 from kafka_upgrade.admin_worker import AdminWorker
 from kafka_upgrade.inventory import Inventory, Node
@@ -42,6 +43,7 @@ class UpgradeContext:
 
     @classmethod
     def open(cls, inventory: Inventory, run_label: str = "kafka-upgrade") -> UpgradeContext:
+        inventory = with_block_secrets(inventory)
         return cls(
             inventory=inventory,
             remote=FabricRemote(inventory),
@@ -65,6 +67,19 @@ class UpgradeContext:
         record.seconds = round(time.time() - record.started_at, 1)
         self.records.append(record)
         return record
+
+
+def with_block_secrets(inventory: Inventory) -> Inventory:
+    """Fill the SASL password from a Prefect Secret block when the inventory names one."""
+    kafka = inventory.kafka
+    if kafka.sasl_password is not None or not kafka.sasl_password_block:
+        return inventory
+    from prefect.blocks.system import Secret
+
+    value = Secret.load(kafka.sasl_password_block).get()
+    return inventory.model_copy(
+        update={"kafka": kafka.model_copy(update={"sasl_password": SecretStr(str(value))})}
+    )
 
 
 def node_label(node: Node) -> str:

@@ -3,6 +3,8 @@ features and the metadata quorum)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kafka_upgrade.errors import StepFailed
 from kafka_upgrade.inventory import Node
 from kafka_upgrade.remote import TransientRemoteError, node_env, quote_command
@@ -10,10 +12,16 @@ from tasks.context import UpgradeContext
 
 
 def tool_command(
-    node: Node, tool: str, bootstrap: str, args: list[str], flag: str = "--bootstrap-server"
+    node: Node,
+    tool: str,
+    bootstrap: str,
+    args: list[str],
+    flag: str = "--bootstrap-server",
+    command_config: Path | None = None,
 ) -> str:
+    extra = ["--command-config", str(command_config)] if command_config else []
     return quote_command(
-        [f"{node.link}/bin/{tool}", flag, bootstrap, *args],
+        [f"{node.link}/bin/{tool}", flag, bootstrap, *extra, *args],
         env={**node_env(node), "KAFKA_HEAP_OPTS": "-Xmx256m"},
     )
 
@@ -39,7 +47,16 @@ def run_tool(
     for node in candidates:
         try:
             result = ctx.remote.run(
-                node, tool_command(node, tool, bootstrap, args, bootstrap_flag), timeout=timeout
+                node,
+                tool_command(
+                    node,
+                    tool,
+                    bootstrap,
+                    args,
+                    bootstrap_flag,
+                    ctx.inventory.kafka.tools_command_config,
+                ),
+                timeout=timeout,
             )
         except TransientRemoteError as exc:
             failures.append(str(exc))
