@@ -122,9 +122,14 @@ def preflight(ctx: UpgradeContext) -> None:
         problems.extend(r.message for r in conflict.reasons)
         state = probe_node(ctx, node.id)
         version = state.process.version if state.process else None
-        if version not in (inv.current_version, target):
+        if version is None:
             problems.append(
-                f"node {node.id} runs {version or 'nothing'}, neither the inventory's current "
+                f"node {node.id} ({node.host}) has no running Kafka process; start it (its "
+                f"'current' link points to {state.link_version or 'nothing readable'}) and re-run"
+            )
+        elif version not in (inv.current_version, target):
+            problems.append(
+                f"node {node.id} runs {version}, neither the inventory's current "
                 f"version {inv.current_version} nor the target {target}"
             )
     if problems:

@@ -21,6 +21,7 @@ from kafka_upgrade.node_commands import (
     parse_probe,
     pid_alive_command,
     probe_command,
+    staged_command,
     start_command,
     stop_command,
     switch_binary_command,
@@ -140,6 +141,17 @@ def stop_node(ctx: UpgradeContext, node_id: int, label: str) -> float:
         "Nothing was killed. Look at its server.log and a thread dump (jstack), stop it by hand, "
         "then re-run the upgrade: nodes already done are skipped."
     )
+
+
+@task(task_run_name="check-staged-{label}", **RETRIES)
+def check_staged(ctx: UpgradeContext, node_id: int, label: str, version: str) -> None:
+    node = ctx.node(node_id)
+    result = ctx.remote.run(node, staged_command(node, version), timeout=30)
+    if result.stdout.strip() != "staged":
+        raise StepFailed(
+            f"{label}: {node.version_dir(version)} is not installed on {node.host}; "
+            f"stage Kafka {version} there (side by side) and re-run. The node was not touched."
+        )
 
 
 @task(task_run_name="switch-binary-{label}", **RETRIES)

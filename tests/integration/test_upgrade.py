@@ -83,13 +83,19 @@ def _approve_when_paused(approve: bool, approver: str, seen: dict) -> callable:
 def _pickup_seconds(server: PrefectServer, seen: dict) -> float:
     """Seconds from the resume call to the flow's own "approved by" log line."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        LogFilter,
+        LogFilterFlowRunId,
+        LogFilterTextSearch,
+    )
 
+    log_filter = LogFilter(
+        flow_run_id=LogFilterFlowRunId(any_=[seen["flow_run_id"]]),
+        text=LogFilterTextSearch(query="approved by"),
+    )
     settings = temporary_settings(updates={PREFECT_API_URL: server.api_url})
     with settings, get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[seen["flow_run_id"]]))
-        )
+        logs = client.read_logs(log_filter=log_filter, limit=50, offset=0)
     approved = [log.timestamp.timestamp() for log in logs if "approved by" in log.message]
     assert approved, "the flow never logged the approval"
     return min(approved) - seen["resumed_at"]
