@@ -80,6 +80,13 @@ def _terminal_approval(
         announced = False
 
 
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # closed or detached stdin (CI)
+        return False
+
+
 def flush_to_server() -> None:
     """Send the run's last logs and events while the (temporary) server is still up.
 
@@ -128,7 +135,7 @@ def run_upgrade(
                 server,
                 stop,
                 say,
-                sys.stdin.isatty() if interactive is None else interactive,
+                _stdin_is_terminal() if interactive is None else interactive,
             ),
             daemon=True,
         )

@@ -46,6 +46,12 @@ def producer_config(bootstrap: str, extra: dict[str, str] | None = None) -> dict
         "bootstrap.servers": bootstrap,
         "acks": "all",
         "enable.idempotence": True,
+        # With more than one request in flight, librdkafka answers the
+        # OUT_OF_ORDER_SEQUENCE errors that follow a failed request during a
+        # leader change by bumping the producer epoch, which can write a message
+        # twice (confluentinc/librdkafka#4953, open). One in flight keeps the
+        # idempotence guarantee across leader changes.
+        "max.in.flight.requests.per.connection": 1,
         "linger.ms": 5,
         "delivery.timeout.ms": 120000,
         "log_level": 0,
@@ -122,6 +128,8 @@ def consumer_config(bootstrap: str, group: str | None = None) -> dict[str, objec
 @dataclass
 class ConsumeResult:
     counts: dict[int, int]
+    # key -> [(partition, offset), ...] where the key was read more than once
+    repeats: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
     @property
     def unique(self) -> int:
@@ -174,6 +182,8 @@ def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 120.0
             ends[p] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         counts: dict[int, int] = {}
+        first_seen: dict[int, tuple[int, int]] = {}
+        repeats: dict[int, list[tuple[int, int]]] = {}
         done = {p for p, high in ends.items() if high == 0}
         deadline = time.monotonic() + timeout
         while len(done) < partitions:
@@ -184,9 +194,14 @@ def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 120.0
                     continue
                 key = int(msg.key())
                 counts[key] = counts.get(key, 0) + 1
+                where = (msg.partition(), msg.offset())
+                if key in first_seen:
+                    repeats.setdefault(key, [first_seen[key]]).append(where)
+                else:
+                    first_seen[key] = where
                 if msg.offset() + 1 >= ends[msg.partition()]:
                     done.add(msg.partition())
-        return ConsumeResult(counts)
+        return ConsumeResult(counts, repeats)
     finally:
         consumer.close()
 
@@ -228,6 +243,17 @@ class TrafficReport:
         ]
 
 
+class _ListLogger:
+    """A logging.Logger stand-in for librdkafka: keeps its warnings to explain an audit."""
+
+    def __init__(self, sink: list[str]) -> None:
+        self._sink = sink
+
+    def log(self, level: int, fmt: str, *args: object) -> None:
+        if len(self._sink) < 200:
+            self._sink.append(f"{time.strftime('%H:%M:%S')} " + (fmt % args if args else fmt))
+
+
 class ContinuousTraffic:
     """An idempotent acks=all producer and a consumer group, running until stopped.
 
@@ -248,6 +274,7 @@ class ContinuousTraffic:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._consumer_error: str | None = None
+        self.client_log: list[str] = []  # the producer's librdkafka warnings and errors
 
     def start(self, admin: AdminClient) -> None:
         create_topic(admin, self.topic, partitions=self.partitions, replication=3, min_insync=2)
@@ -259,7 +286,13 @@ class ContinuousTraffic:
             t.start()
 
     def _produce(self) -> None:
-        producer = Producer(producer_config(self.bootstrap))
+        producer = Producer(
+            {
+                **producer_config(self.bootstrap),
+                "log_level": 4,
+                "logger": _ListLogger(self.client_log),
+            }
+        )
         lock = threading.Lock()
 
         def on_delivery(err: KafkaError | None, key: int, started: float) -> None:
@@ -324,6 +357,9 @@ class ContinuousTraffic:
         result = read_all(self.bootstrap, self.topic, self.partitions, timeout=timeout)
         lost = sum(1 for k in self.acked if k not in result.counts)
         errors = list(self.stats.errors)
+        for key, places in list(result.repeats.items())[:5]:
+            errors.append(f"key {key} is in the log more than once: (partition, offset) {places}")
+        errors.extend(self.client_log[:20])
         if self._consumer_error:
             errors.append(f"live consumer: {self._consumer_error}")
         return TrafficReport(

@@ -68,9 +68,7 @@ def _approve_when_paused(approve: bool, approver: str, seen: dict) -> callable:
             try:
                 wait_until_paused(flow_run_id, timeout=1200)
                 seen["paused"] = True
-                seen["resumed_at"] = time.time()
                 decide(flow_run_id, approve=approve, approver=approver, comment="from the test")
-                seen["flow_run_id"] = flow_run_id
             except Exception as exc:  # noqa: BLE001 - surfaced by the test's asserts
                 seen["error"] = repr(exc)
 
@@ -78,27 +76,6 @@ def _approve_when_paused(approve: bool, approver: str, seen: dict) -> callable:
         threading.Thread(target=contextvars.copy_context().run, args=(answer,), daemon=True).start()
 
     return hook
-
-
-def _pickup_seconds(server: PrefectServer, seen: dict) -> float:
-    """Seconds from the resume call to the flow's own "approved by" log line."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        LogFilter,
-        LogFilterFlowRunId,
-        LogFilterTextSearch,
-    )
-
-    log_filter = LogFilter(
-        flow_run_id=LogFilterFlowRunId(any_=[seen["flow_run_id"]]),
-        text=LogFilterTextSearch(query="approved by"),
-    )
-    settings = temporary_settings(updates={PREFECT_API_URL: server.api_url})
-    with settings, get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=log_filter, limit=50, offset=0)
-    approved = [log.timestamp.timestamp() for log in logs if "approved by" in log.message]
-    assert approved, "the flow never logged the approval"
-    return min(approved) - seen["resumed_at"]
 
 
 def _upgrade(
@@ -154,16 +131,14 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
         print(f"[{mode}]   {r['phase']} node {r['node_id']}: {r['action']} in {r['seconds']} s")
     for line in report.lines():
         print(f"[{mode}] {line}")
-    pickup = _pickup_seconds(prefect_server, seen)
-    print(f"[{mode}] the flow logged the approval {pickup:.2f} s after the resume call")
 
     assert "error" not in seen, seen
     assert seen.get("paused"), "the run never paused for approval"
     assert outcome.state == "COMPLETED", outcome.message
     assert report.failed == 0, report.errors
     assert report.delivered == report.sent > 0
-    assert report.lost == 0
-    assert report.duplicated == 0
+    assert report.lost == 0, report.errors
+    assert report.duplicated == 0, report.errors
     assert report.consumed_live > 0
 
     # 3. Every node on NEW, as the running processes report it.
