@@ -55,7 +55,7 @@ def _terminal_approval(
         if not announced:
             say(
                 f"\nThe upgrade waits for approval: {server.run_url(flow_run_id)}"
-                + ("\nApprove here [yes/no] (or Resume in the UI): " if interactive else "")
+                + ("\nApprove here? Type yes or no (or Resume in the UI): " if interactive else "")
             )
             announced = True
         if not interactive:

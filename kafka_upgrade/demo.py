@@ -65,7 +65,9 @@ def main() -> int:
         for line in report.lines():
             console.print(line)
         for error in report.errors[:5]:
-            console.print(f"[yellow]client error:[/] {error}")
+            console.print(f"[red]client error:[/] {error}")
+        if report.client_log:
+            console.print(f"producer warnings during the roll (retried): {len(report.client_log)}")
         ok = outcome.exit_code == 0 and report.lost == 0 and report.failed == 0
         style = "green" if ok else "red"
         console.print(f"[{style}]{outcome.state}: {outcome.message}[/]")

@@ -233,6 +233,7 @@ class TrafficReport:
     p99_ms: float
     max_ms: float
     errors: list[str]
+    client_log: list[str] = field(default_factory=list)  # librdkafka warnings (retries, ...)
 
     def lines(self) -> list[str]:
         return [
@@ -359,7 +360,6 @@ class ContinuousTraffic:
         errors = list(self.stats.errors)
         for key, places in list(result.repeats.items())[:5]:
             errors.append(f"key {key} is in the log more than once: (partition, offset) {places}")
-        errors.extend(self.client_log[:20])
         if self._consumer_error:
             errors.append(f"live consumer: {self._consumer_error}")
         return TrafficReport(
@@ -373,4 +373,5 @@ class ContinuousTraffic:
             p99_ms=self.stats.percentile(99),
             max_ms=max(self.stats.latencies_ms, default=0.0),
             errors=errors,
+            client_log=list(self.client_log),
         )
