@@ -393,7 +393,12 @@ def rolling_upgrade(
 
     def timed(name: str, fn: Any) -> None:
         started = time.time()
-        records.extend(fn(inventory_path, target))
+        try:
+            records.extend(fn(inventory_path, target))
+        except Exception as exc:
+            # The report still shows what earlier phases did; the log names the node.
+            _report(inventory, records, f"{name} failed: {exc}")
+            raise
         phase_seconds[name] = round(time.time() - started, 1)
 
     timed("phase-1-binaries", phase_1_binaries)
