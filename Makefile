@@ -7,7 +7,7 @@ PY := .venv/bin/python
 .PHONY: install demo test unit integration lint fmt clean
 
 .venv/.synced: pyproject.toml uv.lock
-	@command -v $(UV) >/dev/null || { echo "uv is missing: pip install uv (or see README)"; exit 1; }
+	@$(UV) --version >/dev/null 2>&1 || { echo "uv is missing: pip install uv (or see README)"; exit 1; }
 	$(UV) sync --frozen -p 3.11
 	@touch $@
 
