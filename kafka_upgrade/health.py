@@ -814,6 +814,41 @@ def lag_report(before: Mapping[str, int], after: Mapping[str, int], tolerance: i
     return LagReport(changes, tolerance)
 
 
+def node_running_version(node_id: int, reported: str | None, version: str) -> Verdict:
+    """A controller-only node runs ``version`` (brokers are judged by ``node_recovered``)."""
+    if reported == version:
+        return Verdict(ok=True)
+    what = "is not running" if reported is None else f"runs {reported}"
+    return Verdict(
+        ok=False,
+        reasons=(Reason("wrong-version", f"node {node_id} {what}; expected {version}"),),
+    )
+
+
+def controller_caught_up(quorum: QuorumStatus, node_id: int, max_lag: int) -> Verdict:
+    """A restarted controller is a voter again and within ``max_lag`` of the leader."""
+    for voter in quorum.voters:
+        if voter.node_id == node_id:
+            if voter.node_id == quorum.leader_id or (
+                voter.lag is not None and voter.lag <= max_lag
+            ):
+                return Verdict(ok=True)
+            return Verdict(
+                ok=False,
+                reasons=(
+                    Reason(
+                        "controller-lagging",
+                        f"controller {node_id} lags the quorum leader by {voter.lag} records "
+                        f"(at most {max_lag} allowed); waiting for it to catch up",
+                    ),
+                ),
+            )
+    return Verdict(
+        ok=False,
+        reasons=(Reason("not-a-voter", f"node {node_id} is not among the quorum's voters yet"),),
+    )
+
+
 __all__ = [
     "NAMED_LIMIT",
     "ClusterSnapshot",
@@ -829,6 +864,8 @@ __all__ = [
     "can_restart",
     "can_restart_controller",
     "cluster_healthy",
+    "controller_caught_up",
+    "node_running_version",
     "lag_by_group",
     "lag_report",
     "node_recovered",

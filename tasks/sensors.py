@@ -23,7 +23,9 @@ from kafka_upgrade.health import (
     can_restart,
     can_restart_controller,
     cluster_healthy,
+    controller_caught_up,
     node_recovered,
+    node_running_version,
 )
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.kafka_cli import quorum_from_replication
@@ -156,40 +158,3 @@ def read_quorum(ctx: UpgradeContext):  # type: ignore[no-untyped-def]
     replication = run_tool(ctx, "kafka-metadata-quorum.sh", ["describe", "--replication"])
     # Ages relative to the leader's own clock: skew between hosts cannot fake a lag.
     return quorum_from_replication(replication)
-
-
-def node_running_version(node_id: int, reported: str | None, version: str) -> Verdict:
-    from kafka_upgrade.health import Reason
-
-    if reported == version:
-        return Verdict(ok=True)
-    what = "is not running" if reported is None else f"runs {reported}"
-    return Verdict(
-        ok=False,
-        reasons=(Reason("wrong-version", f"node {node_id} {what}; expected {version}"),),
-    )
-
-
-def controller_caught_up(quorum, node_id: int, max_lag: int) -> Verdict:  # type: ignore[no-untyped-def]
-    from kafka_upgrade.health import Reason
-
-    for voter in quorum.voters:
-        if voter.node_id == node_id:
-            if voter.node_id == quorum.leader_id or (
-                voter.lag is not None and voter.lag <= max_lag
-            ):
-                return Verdict(ok=True)
-            return Verdict(
-                ok=False,
-                reasons=(
-                    Reason(
-                        "controller-lagging",
-                        f"controller {node_id} lags the quorum leader by {voter.lag} records "
-                        f"(at most {max_lag} allowed); waiting for it to catch up",
-                    ),
-                ),
-            )
-    return Verdict(
-        ok=False,
-        reasons=(Reason("not-a-voter", f"node {node_id} is not among the quorum's voters yet"),),
-    )
