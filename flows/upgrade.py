@@ -211,7 +211,7 @@ def _features_on(ctx: UpgradeContext, node_id: int) -> str:
         return run_tool(
             ctx, "kafka-features.sh", ["describe"], on=node, bootstrap=_endpoint(ctx, node)
         )
-    controller = f"{node.host}:9093"
+    controller = f"{node.host}:{node.controller_port}"
     return run_tool(
         ctx,
         "kafka-features.sh",

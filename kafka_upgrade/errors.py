@@ -4,11 +4,12 @@
 
     UpgradeError
     ├── BadInput        refuse before anything on the cluster is touched
-    ├── Transient       retry the step (SSH dropped, a request timed out)
-    │     (kafka_upgrade.remote.TransientRemoteError and
-    │      kafka_upgrade.kafka_admin.KafkaUnavailable are retried the same way)
     ├── UnsafeNow       the cluster did not become safe in time: stop, touch nothing else
     └── StepFailed      a step failed for a reason retrying won't fix: stop the run
+
+Transient faults (SSH dropped, a request timed out) are raised where they
+enter, as ``kafka_upgrade.remote.TransientRemoteError`` and
+``kafka_upgrade.kafka_admin.KafkaUnavailable``; tasks retry only those.
 
 Every message names the node, the rule or step, and what the operator can do.
 """
@@ -22,10 +23,6 @@ class UpgradeError(Exception):
 
 class BadInput(UpgradeError):
     """The request or inventory is wrong; nothing was touched."""
-
-
-class Transient(UpgradeError):
-    """A passing fault; the step may be retried as it is."""
 
 
 class UnsafeNow(UpgradeError):

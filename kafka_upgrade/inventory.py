@@ -76,6 +76,9 @@ class Node(_Strict):
     )
     config_path: Path = Field(description="The node's server.properties.")
     log_dir: Path | None = Field(None, description="Where the service writes server.log.")
+    controller_port: int = Field(
+        9093, ge=1, le=65535, description="KRaft controller listener port (controller role)."
+    )
     service: ServiceControl = Field(default_factory=ServiceControl)
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment for Kafka commands (KAFKA_HEAP_OPTS, ...)."

@@ -206,19 +206,6 @@ def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 120.0
         consumer.close()
 
 
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
-    """Total messages in the topic (sum of high watermarks)."""
-    consumer = Consumer(consumer_config(bootstrap))
-    try:
-        total = 0
-        for p in range(partitions):
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            total += high
-        return total
-    finally:
-        consumer.close()
-
-
 @dataclass
 class TrafficReport:
     """What the clients saw during the upgrade, and what the log holds afterwards."""

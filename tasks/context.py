@@ -37,18 +37,15 @@ class UpgradeContext:
     inventory: Inventory
     remote: Remote
     reader: AdminWorker  # snapshot() and consumer_lag(), in a child process
-    run_label: str = "kafka-upgrade"
     records: list[StepRecord] = field(default_factory=list)
-    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, inventory: Inventory, run_label: str = "kafka-upgrade") -> UpgradeContext:
+    def open(cls, inventory: Inventory) -> UpgradeContext:
         inventory = with_block_secrets(inventory)
         return cls(
             inventory=inventory,
             remote=FabricRemote(inventory),
             reader=AdminWorker(client_config(inventory)),
-            run_label=run_label,
         )
 
     def close(self) -> None:

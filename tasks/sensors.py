@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from kafka_upgrade.errors import UnsafeNow
 from kafka_upgrade.health import (
     ClusterSnapshot,
+    Stability,
     Verdict,
     can_restart,
     can_restart_controller,
@@ -45,7 +46,8 @@ def _watch(
     logger = get_run_logger()
     health = ctx.inventory.health
     deadline = time.monotonic() + timeout
-    streak, polls = 0, 0
+    stability = Stability(health.stable_checks)
+    polls = 0
     last_said = ""
     verdict: Verdict | None = None
     while True:
@@ -55,14 +57,14 @@ def _watch(
         except (KafkaUnavailable, TransientRemoteError) as exc:
             verdict = None
             said = f"{what}: cannot observe the cluster right now ({exc})"
-            streak = 0
+            stability = Stability(health.stable_checks)  # an unseen poll is not a healthy one
         else:
             said = f"{what}: {verdict}"
-            streak = streak + 1 if verdict.ok else 0
+            stability = stability.observe(verdict)
         if said != last_said:
             (logger.info if verdict is not None and verdict.ok else logger.warning)(said)
             last_said = said
-        if streak >= health.stable_checks:
+        if stability.stable:
             return polls
         if time.monotonic() >= deadline:
             reasons = str(verdict) if verdict is not None else last_said

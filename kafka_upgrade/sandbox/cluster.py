@@ -35,6 +35,7 @@ from kafka_upgrade.node_commands import (
 from kafka_upgrade.remote import FabricRemote, node_env, quote_command
 from kafka_upgrade.sandbox import sshd
 from kafka_upgrade.sandbox.layout import (
+    CONTROLLER_PORT,
     SANDBOX_JVM_ENV,
     SSH_PORT,
     SandboxSpec,
@@ -103,6 +104,7 @@ def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
                 "current_link": str(n.current_link),
                 "config_path": str(n.config_path),
                 "log_dir": str(n.log_dir),
+                "controller_port": CONTROLLER_PORT,
                 "service": {"kind": "scripts"},
                 "env": dict(SANDBOX_JVM_ENV),
             }
