@@ -113,13 +113,15 @@ def run_upgrade(
 ) -> RunOutcome:
     """Create the flow run, run it in this process, and handle the approval."""
     from flows.upgrade import rolling_upgrade
+    from kafka_upgrade.requests import UpgradeRequest
 
-    parameters = {
-        "inventory_path": inventory_path,
-        "to_version": to_version,
-        "auto_approve": auto_approve,
-        "approval_timeout_s": approval_timeout_s,
-    }
+    request = UpgradeRequest(
+        cluster=inventory_path,
+        to_version=to_version,
+        auto_approve=auto_approve,
+        approval_timeout_s=approval_timeout_s,
+    )
+    parameters = {"request": request.model_dump(mode="json")}
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         with get_client(sync_client=True) as client:
             flow_run = client.create_flow_run(rolling_upgrade, parameters=parameters)
@@ -143,7 +145,10 @@ def run_upgrade(
             watcher.start()
         try:
             state = run_flow(
-                rolling_upgrade, flow_run=flow_run, parameters=parameters, return_type="state"
+                rolling_upgrade,
+                flow_run=flow_run,
+                parameters={"request": request},
+                return_type="state",
             )
         finally:
             stop.set()

@@ -58,25 +58,57 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
+def prefect_command() -> list[str]:
+    prefect = Path(sys.executable).with_name("prefect")
+    return [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM the process group (a child that started its own group), then SIGKILL."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    except PermissionError:
+        proc.kill()
+
+
 @contextmanager
-def temporary_server(timeout: float = 90.0, keep_home: bool = False) -> Iterator[PrefectServer]:
-    home = Path(tempfile.mkdtemp(prefix="kafka-upgrade-prefect-"))
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
+def prefect_server(
+    home: Path,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    database_url: str | None = None,
+    timeout: float = 90.0,
+) -> Iterator[PrefectServer]:
+    """``prefect server start`` with its state in ``home``; stopped on exit.
+
+    ``database_url`` (``postgresql+asyncpg://...``) puts the database in
+    PostgreSQL; otherwise it is SQLite under ``home``.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or _free_port()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    api_url = f"http://{shown}:{port}/api"
     env = {
         **os.environ,
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_HOST": host,
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_UI_API_URL": api_url,
     }
     env.pop("PREFECT_API_URL", None)
-    log = (home / "server.log").open("wb")
-    prefect = Path(sys.executable).with_name("prefect")
-    command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    log = (home / "server.log").open("ab")
     proc = subprocess.Popen(
-        [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [*prefect_command(), "server", "start", "--host", host, "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -93,17 +125,19 @@ def temporary_server(timeout: float = 90.0, keep_home: bool = False) -> Iterator
             if time.monotonic() > deadline:
                 raise ServerError(f"prefect server did not answer on {api_url} in {timeout:.0f} s")
             time.sleep(0.3)
-        yield PrefectServer(api_url=api_url, ui_url=f"http://127.0.0.1:{port}")
+        yield PrefectServer(api_url=api_url, ui_url=f"http://{shown}:{port}")
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_group(proc)
         log.close()
+
+
+@contextmanager
+def temporary_server(timeout: float = 90.0, keep_home: bool = False) -> Iterator[PrefectServer]:
+    home = Path(tempfile.mkdtemp(prefix="kafka-upgrade-prefect-"))
+    try:
+        with prefect_server(home, timeout=timeout) as server:
+            yield server
+    finally:
         if not keep_home:
             shutil.rmtree(home, ignore_errors=True)
 

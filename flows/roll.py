@@ -40,6 +40,7 @@ from tasks.node import (
     stop_node,
     switch_binary,
 )
+from tasks.progress import Progress
 from tasks.sensors import read_quorum, record_lag, wait_recovered, wait_safe_to_restart
 
 WantedConfig = Callable[[Mapping[str, str]], dict[str, str]]
@@ -63,6 +64,7 @@ def roll(
     binary: str,
     wanted_config: WantedConfig,
     run_tag: str,
+    progress: Progress | None = None,
 ) -> list[StepRecord]:
     """Restart every node that is not yet what ``phase`` wants, one at a time."""
     logger = get_run_logger()
@@ -77,8 +79,12 @@ def roll(
     )
     records: list[StepRecord] = []
     for node_id in order:
+        if progress is not None:
+            progress.at(f"{phase}: {node_label(ctx.node(node_id))}")
         try:
             records.append(_roll_node(ctx, phase, node_id, binary, wanted_config, run_tag))
+            if progress is not None:
+                progress.finished(records[-1])
         except BaseException as exc:
             done = ", ".join(f"{node_label(ctx.node(r.node_id))} {r.action}" for r in records)
             logger.error(
@@ -121,7 +127,9 @@ def _roll_node(
             "%s: %s already runs %s with %s; skipped", phase, label, binary, wanted or "its config"
         )
         return ctx.record(
-            StepRecord(phase, node_id, "skipped", "already done", started, 0, binary, binary)
+            StepRecord(
+                phase, node_id, "skipped", "already done", started, 0, binary, binary, label=label
+            )
         )
     logger.info("%s: %s needs a restart: %s", phase, label, reason.message)
     if state.link_version != binary:
@@ -157,6 +165,7 @@ def _roll_node(
             version_after=binary,
             lag_before=sum(lag_before.values()) if lag_before else None,
             lag_after=sum(lag_after.values()) if lag_after else None,
+            label=label,
         )
     )
     logger.info("%s: %s done in %.1f s", phase, label, record.seconds)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -29,12 +31,14 @@ from prefect.input import RunInput
 from prefect.states import Cancelled, Completed
 from pydantic import Field
 
-from flows.roll import roll
+from flows.cluster_lock import hold_cluster
+from flows.roll import plan_order, roll
 from kafka_upgrade.errors import BadInput, StepFailed
 from kafka_upgrade.health import Verdict
 from kafka_upgrade.inventory import Inventory, InventoryError, load_inventory
 from kafka_upgrade.kafka_cli import parse_features_describe
 from kafka_upgrade.node_commands import staged_command
+from kafka_upgrade.phase_plan import PhasePlan, finalize_plan, parse_version_mapping, roll_plan
 from kafka_upgrade.plan import (
     all_on_binary,
     can_finalize,
@@ -45,10 +49,18 @@ from kafka_upgrade.plan import (
     pin_conflicts,
     protocol_still_pinned,
 )
-from kafka_upgrade.upgrade_path import check_upgrade_path
-from tasks.context import StepRecord, UpgradeContext
+from kafka_upgrade.requests import (
+    ClusterNotFound,
+    PhaseRequest,
+    RollbackRequest,
+    UpgradeRequest,
+    resolve_cluster,
+)
+from kafka_upgrade.upgrade_path import check_upgrade_path, release_of
+from tasks.context import StepRecord, UpgradeContext, node_label
 from tasks.kafka_tools import run_tool
 from tasks.node import probe_node, read_config
+from tasks.progress import Progress, record_row, tracking
 from tasks.sensors import wait_cluster_healthy
 
 
@@ -60,10 +72,11 @@ class Approval(RunInput):
     comment: str = Field("", description="Why; kept in the run's log and report.")
 
 
-def _load(inventory_path: str, to_version: str | None) -> Inventory:
+def _load(cluster: str, to_version: str | None) -> Inventory:
+    """The inventory a request names, with the target filled in; BadInput when unusable."""
     try:
-        inventory = load_inventory(inventory_path)
-    except InventoryError as exc:
+        inventory = load_inventory(resolve_cluster(cluster))
+    except (InventoryError, ClusterNotFound) as exc:
         raise BadInput(str(exc)) from None
     target = to_version or inventory.target_version
     if not target:
@@ -148,24 +161,35 @@ def preflight(ctx: UpgradeContext) -> None:
 # --------------------------------------------------------------------------
 
 
+def _steps(inventory: Inventory) -> int:
+    """Node steps of the whole upgrade, for the progress bar."""
+    n = len(inventory.nodes)
+    return 2 * n if inventory.mode == "zk" else n + 1
+
+
 @flow(name="phase-1-binaries", log_prints=True)
-def phase_1_binaries(inventory_path: str, to_version: str | None = None) -> list[dict[str, Any]]:
+def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
     """Roll every node onto the new binary, the protocol pinned to the current release."""
-    inventory = _load(inventory_path, to_version)
-    ctx = UpgradeContext.open(inventory)
-    try:
-        started = time.time()
-        records = roll(
-            ctx,
-            "phase-1-binaries",
-            str(inventory.target_version),
-            lambda props: phase1_config(inventory.mode, inventory.current_version, props),
-            _run_tag(),
-        )
-        get_run_logger().info("phase-1-binaries: done in %.1f s", time.time() - started)
-        return _records(records)
-    finally:
-        ctx.close()
+    inventory = _load(request.cluster, request.to_version)
+    with (
+        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
+        tracking(inventory.cluster, _steps(inventory)) as progress,
+    ):
+        ctx = UpgradeContext.open(inventory)
+        try:
+            started = time.time()
+            records = roll(
+                ctx,
+                "phase-1-binaries",
+                str(inventory.target_version),
+                lambda props: phase1_config(inventory.mode, inventory.current_version, props),
+                _run_tag(),
+                progress,
+            )
+            get_run_logger().info("phase-1-binaries: done in %.1f s", time.time() - started)
+            return _records(records)
+        finally:
+            ctx.close()
 
 
 def _running_versions(ctx: UpgradeContext) -> dict[int, str | None]:
@@ -177,30 +201,35 @@ def _running_versions(ctx: UpgradeContext) -> dict[int, str | None]:
 
 
 @flow(name="phase-2-protocol", log_prints=True)
-def phase_2_protocol(inventory_path: str, to_version: str | None = None) -> list[dict[str, Any]]:
+def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
     """ZooKeeper mode: raise inter.broker.protocol.version to the new release, roll again."""
-    inventory = _load(inventory_path, to_version)
+    inventory = _load(request.cluster, request.to_version)
     if inventory.mode != "zk":
         raise BadInput("phase-2-protocol is for ZooKeeper mode; KRaft finalizes metadata.version")
     target = str(inventory.target_version)
-    ctx = UpgradeContext.open(inventory)
-    try:
-        _require(
-            all_on_binary(_running_versions(ctx), target, "raising the protocol"),
-            "phase-2-protocol",
-        )
-        started = time.time()
-        records = roll(
-            ctx,
-            "phase-2-protocol",
-            target,
-            lambda props: phase2_config(inventory.mode, target, props),
-            _run_tag(),
-        )
-        get_run_logger().info("phase-2-protocol: done in %.1f s", time.time() - started)
-        return _records(records)
-    finally:
-        ctx.close()
+    with (
+        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
+        tracking(inventory.cluster, _steps(inventory)) as progress,
+    ):
+        ctx = UpgradeContext.open(inventory)
+        try:
+            _require(
+                all_on_binary(_running_versions(ctx), target, "raising the protocol"),
+                "phase-2-protocol",
+            )
+            started = time.time()
+            records = roll(
+                ctx,
+                "phase-2-protocol",
+                target,
+                lambda props: phase2_config(inventory.mode, target, props),
+                _run_tag(),
+                progress,
+            )
+            get_run_logger().info("phase-2-protocol: done in %.1f s", time.time() - started)
+            return _records(records)
+        finally:
+            ctx.close()
 
 
 def _features_on(ctx: UpgradeContext, node_id: int) -> str:
@@ -230,87 +259,184 @@ def _endpoint(ctx: UpgradeContext, node: Any) -> str:
 
 
 @flow(name="finalize-metadata-version", log_prints=True)
-def finalize_metadata_version(
-    inventory_path: str, to_version: str | None = None
-) -> list[dict[str, Any]]:
+def finalize_metadata_version(request: PhaseRequest) -> list[dict[str, Any]]:
     """KRaft: finalize metadata.version at the new release once every node supports it."""
-    logger = get_run_logger()
-    inventory = _load(inventory_path, to_version)
+    inventory = _load(request.cluster, request.to_version)
     if inventory.mode != "kraft":
         raise BadInput("finalize-metadata-version is for KRaft mode; ZooKeeper uses phase 2")
+    with (
+        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
+        tracking(inventory.cluster, _steps(inventory)) as progress,
+    ):
+        progress.at("finalize-metadata-version")
+        ctx = UpgradeContext.open(inventory)
+        try:
+            record = _finalize(ctx)
+            progress.finished(record)
+            return _records([record])
+        finally:
+            ctx.close()
+
+
+def _finalize(ctx: UpgradeContext) -> StepRecord:
+    logger = get_run_logger()
+    inventory = ctx.inventory
     target = str(inventory.target_version)
-    ctx = UpgradeContext.open(inventory)
-    try:
-        started = time.time()
-        _require(all_on_binary(_running_versions(ctx), target, "the finalize"), "finalize")
-        supported = {}
-        for node in inventory.nodes:
-            features = parse_features_describe(_features_on(ctx, node.id))
-            supported[node.id] = features.get("metadata.version")
-        current = next((f for f in supported.values() if f is not None), None)
-        if finalized_at(current, target).ok:
-            logger.info("metadata.version is already %s; nothing to finalize", current.finalized)  # type: ignore[union-attr]
-            return _records(
-                [ctx.record(StepRecord("finalize", 0, "skipped", "already finalized", started))]
-            )
-        _require(can_finalize(supported, target), "finalize")
-        wait_cluster_healthy(ctx, "before-finalize")
-        out = run_tool(ctx, "kafka-features.sh", finalize_args(target))
-        for line in out.splitlines():
-            logger.info("  | %s", line)
-        after = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
-        _require(finalized_at(after.get("metadata.version"), target), "finalize check")
-        level = after["metadata.version"].finalized
-        logger.info("metadata.version finalized at %s", level)
-        return _records(
-            [
-                ctx.record(
-                    StepRecord(
-                        "finalize",
-                        0,
-                        "finalized",
-                        f"metadata.version {current.finalized if current else '?'} -> {level}",
-                        started,
-                    )
-                )
-            ]
+    started = time.time()
+    _require(all_on_binary(_running_versions(ctx), target, "the finalize"), "finalize")
+    supported = {}
+    for node in inventory.nodes:
+        features = parse_features_describe(_features_on(ctx, node.id))
+        supported[node.id] = features.get("metadata.version")
+    current = next((f for f in supported.values() if f is not None), None)
+    if finalized_at(current, target).ok:
+        logger.info("metadata.version is already %s; nothing to finalize", current.finalized)  # type: ignore[union-attr]
+        return ctx.record(
+            StepRecord("finalize-metadata-version", None, "skipped", "already finalized", started)
         )
-    finally:
-        ctx.close()
+    _require(can_finalize(supported, target), "finalize")
+    wait_cluster_healthy(ctx, "before-finalize")
+    out = run_tool(ctx, "kafka-features.sh", finalize_args(target))
+    for line in out.splitlines():
+        logger.info("  | %s", line)
+    after = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
+    _require(finalized_at(after.get("metadata.version"), target), "finalize check")
+    level = after["metadata.version"].finalized
+    logger.info("metadata.version finalized at %s", level)
+    return ctx.record(
+        StepRecord(
+            "finalize-metadata-version",
+            None,
+            "finalized",
+            f"metadata.version {current.finalized if current else '?'} -> {level}",
+            started,
+        )
+    )
 
 
 @flow(name="rollback-binaries", log_prints=True)
-def rollback_binaries(inventory_path: str) -> list[dict[str, Any]]:
+def rollback_binaries(request: RollbackRequest) -> list[dict[str, Any]]:
     """Undo phase 1: every node back onto the current (old) binary, while that is still safe."""
-    inventory = _load(inventory_path, None)
+    inventory = _load(request.cluster, None)
     old = inventory.current_version
+    with (
+        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
+        tracking(inventory.cluster, len(inventory.nodes)) as progress,
+    ):
+        ctx = UpgradeContext.open(inventory)
+        try:
+            if inventory.mode == "zk":
+                configs = {n.id: read_config(ctx, n.id) for n in inventory.nodes}
+                _require(protocol_still_pinned(configs, old), "rollback")
+            else:
+                features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
+                mv = features.get("metadata.version")
+                if (
+                    mv is not None
+                    and mv.finalized
+                    and finalized_at(mv, str(inventory.target_version)).ok
+                ):
+                    raise StepFailed(
+                        f"rollback refused: metadata.version is already {mv.finalized}; the old "
+                        "binary cannot read it"
+                    )
+            records = roll(
+                ctx,
+                "rollback-binaries",
+                old,
+                lambda props: phase1_config(inventory.mode, old, props),
+                _run_tag(),
+                progress,
+            )
+            return _records(records)
+        finally:
+            ctx.close()
+
+
+# --------------------------------------------------------------------------
+# the approval between phases
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    approved: bool
+    why: str  # "approved by alice (CHG-123)", "phase-2-protocol rejected by bob (...)"
+    approver: str = ""
+    comment: str = ""
+    at: str = ""  # ISO time the answer came
+
+
+def next_phase_plan(ctx: UpgradeContext) -> PhasePlan:
+    """What approving will unleash: the next phase's plan, observed now."""
+    inventory = ctx.inventory
+    target = str(inventory.target_version)
+    if inventory.mode == "zk":
+        order = plan_order(ctx)
+        labels = [node_label(ctx.node(i)) for i in order]
+        current = {node_label(ctx.node(i)): read_config(ctx, i) for i in order}
+        wanted = {label: phase2_config("zk", target, props) for label, props in current.items()}
+        return roll_plan("phase-2-protocol", inventory.cluster, labels, target, wanted, current)
+    release = release_of(target)
+    describe = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
+    if tuple(int(x) for x in release.split(".")) >= (4, 0):
+        mapping = parse_version_mapping(
+            run_tool(ctx, "kafka-features.sh", ["version-mapping", "--release-version", release])
+        )
+    else:  # 3.x: `upgrade --metadata` raises metadata.version alone
+        mapping = {"metadata.version": (-1, release)}
+    return finalize_plan(inventory.cluster, release, describe, mapping)
+
+
+def _plan_text(inventory: Inventory, phase: str) -> str:
+    """The next phase's plan in markdown; a plan that cannot be read is said so, plainly."""
+    logger = get_run_logger()
     ctx = UpgradeContext.open(inventory)
     try:
-        if inventory.mode == "zk":
-            configs = {n.id: read_config(ctx, n.id) for n in inventory.nodes}
-            _require(protocol_still_pinned(configs, old), "rollback")
-        else:
-            features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
-            mv = features.get("metadata.version")
-            if (
-                mv is not None
-                and mv.finalized
-                and finalized_at(mv, str(inventory.target_version)).ok
-            ):
-                raise StepFailed(
-                    f"rollback refused: metadata.version is already {mv.finalized}; the old "
-                    "binary cannot read it"
-                )
-        records = roll(
-            ctx,
-            "rollback-binaries",
-            old,
-            lambda props: phase1_config(inventory.mode, old, props),
-            _run_tag(),
+        plan = next_phase_plan(ctx)
+    except Exception as exc:  # noqa: BLE001 - the approver must still be asked
+        logger.warning("could not work out the plan of %s: %s", phase, exc)
+        return (
+            f"Approve to start **{phase}** on `{inventory.cluster}`.\n\n"
+            f"The plan could not be read ({exc}); check the run's log before approving."
         )
-        return _records(records)
     finally:
         ctx.close()
+    for line in plan.lines():
+        logger.info("plan: %s", line)
+    create_markdown_artifact(key=f"plan-{inventory.cluster}", markdown=plan.markdown())
+    return plan.markdown()
+
+
+def _approval(
+    phase: str, auto_approve: bool, timeout_s: int, description: str | None = None
+) -> ApprovalOutcome:
+    logger = get_run_logger()
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    if auto_approve:
+        logger.info("approval for %s: given automatically (auto_approve)", phase)
+        return ApprovalOutcome(True, "auto-approved", "auto_approve", "", now)
+    logger.info("waiting for approval to start %s (Resume in the UI, or the API)", phase)
+    try:
+        answer = pause_flow_run(
+            wait_for_input=Approval.with_initial_data(
+                description=description or f"Approve to start **{phase}**.",
+                approve=False,
+                approver="",
+            ),
+            timeout=timeout_s,
+            poll_interval=1,
+            key=f"approve-{phase}",
+        )
+    except FlowPauseTimeout:
+        return ApprovalOutcome(False, f"nobody approved {phase} within {timeout_s} s")
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    who = answer.approver or "someone"
+    note = f" ({answer.comment})" if answer.comment else ""
+    if not answer.approve:
+        return ApprovalOutcome(False, f"{phase} rejected by {who}{note}", who, answer.comment, at)
+    logger.info("%s approved by %s%s", phase, who, note)
+    return ApprovalOutcome(True, f"approved by {who}{note}", who, answer.comment, at)
 
 
 # --------------------------------------------------------------------------
@@ -318,104 +444,105 @@ def rollback_binaries(inventory_path: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------
 
 
-def _approval(phase: str, auto_approve: bool, timeout_s: int) -> tuple[bool, str]:
-    logger = get_run_logger()
-    if auto_approve:
-        logger.info("approval for %s: given automatically (auto_approve)", phase)
-        return True, "auto-approved"
-    logger.info("waiting for approval to start %s (Resume in the UI, or the API)", phase)
-    try:
-        answer = pause_flow_run(
-            wait_for_input=Approval.with_initial_data(
-                description=f"Approve to start **{phase}**.", approve=False, approver=""
-            ),
-            timeout=timeout_s,
-            poll_interval=1,
-            key=f"approve-{phase}",
-        )
-    except FlowPauseTimeout:
-        return False, f"nobody approved {phase} within {timeout_s} s"
-    who = answer.approver or "someone"
-    note = f" ({answer.comment})" if answer.comment else ""
-    if not answer.approve:
-        return False, f"{phase} rejected by {who}{note}"
-    logger.info("%s approved by %s%s", phase, who, note)
-    return True, f"approved by {who}{note}"
-
-
-def _report(inventory: Inventory, records: list[dict[str, Any]], outcome: str) -> None:
-    rows = [
-        {
-            "phase": r["phase"],
-            "node": r["node_id"],
-            "action": r["action"],
-            "before": r.get("version_before") or "",
-            "after": r.get("version_after") or "",
-            "seconds": r["seconds"],
-            "lag before": "" if r.get("lag_before") is None else r["lag_before"],
-            "lag after": "" if r.get("lag_after") is None else r["lag_after"],
-            "why": r["reason"],
-        }
-        for r in records
-    ]
+def _report(
+    inventory: Inventory,
+    records: list[dict[str, Any]],
+    outcome: str,
+    approval: ApprovalOutcome | None = None,
+    ticket: str | None = None,
+) -> None:
+    rows = [record_row(StepRecord(**r)) for r in records]
     key = f"upgrade-{inventory.cluster}"
     create_table_artifact(table=rows, key=key, description=f"{inventory.cluster}: {outcome}")
-    create_markdown_artifact(
-        key=f"{key}-summary",
-        markdown=(
-            f"# Upgrade of `{inventory.cluster}` ({inventory.mode})\n\n"
-            f"{inventory.current_version} -> {inventory.target_version}: **{outcome}**\n\n"
-            f"{sum(1 for r in records if r['action'] == 'restarted')} restarts, "
-            f"{sum(1 for r in records if r['action'] == 'skipped')} nodes skipped (already done).\n"
-        ),
+    lines = [
+        f"# Upgrade of `{inventory.cluster}` ({inventory.mode})\n",
+        f"{inventory.current_version} -> {inventory.target_version}: **{outcome}**\n",
+    ]
+    if ticket:
+        lines.append(f"Ticket: {ticket}\n")
+    if approval is not None:
+        lines.append(
+            f"Approval: {approval.why}"
+            + (f" at {approval.at}" if approval.at else "")
+            + (f"; approver {approval.approver}" if approval.approver else "")
+            + (f"; comment: {approval.comment}" if approval.comment else "")
+            + "\n"
+        )
+    lines.append(
+        f"{sum(1 for r in rows if r['action'] == 'restarted')} restarts, "
+        f"{sum(1 for r in rows if r['action'] == 'skipped')} nodes skipped (already done).\n"
     )
+    create_markdown_artifact(key=f"{key}-summary", markdown="\n".join(lines))
 
 
 @flow(name="rolling-upgrade", log_prints=True)
-def rolling_upgrade(
-    inventory_path: str,
-    to_version: str | None = None,
-    auto_approve: bool = False,
-    approval_timeout_s: int | None = None,
-) -> Any:
+def rolling_upgrade(request: UpgradeRequest) -> Any:
     """Upgrade the whole cluster: preflight, phase 1, approval, phase 2 or finalize, report."""
+    inventory = _load(request.cluster, request.to_version)
+    with (
+        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
+        tracking(inventory.cluster, _steps(inventory)) as progress,
+    ):
+        return _upgrade(request, inventory, progress)
+
+
+def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) -> Any:
     logger = get_run_logger()
-    inventory = _load(inventory_path, to_version)
     target = str(inventory.target_version)
-    timeout = int(approval_timeout_s or inventory.timeouts.approval_s)
+    timeout = int(request.approval_timeout_s or inventory.timeouts.approval_s)
+    if request.ticket:
+        logger.info("ticket %s: upgrade %s to %s", request.ticket, inventory.cluster, target)
     ctx = UpgradeContext.open(inventory)
     try:
         preflight(ctx)
     finally:
         ctx.close()
+    phase_request = PhaseRequest(
+        cluster=request.cluster,
+        to_version=target,
+        ticket=request.ticket,
+        cluster_wait_s=request.cluster_wait_s,
+    )
     records: list[dict[str, Any]] = []
     phase_seconds: dict[str, float] = {}
+    approval: ApprovalOutcome | None = None
 
     def timed(name: str, fn: Any) -> None:
         started = time.time()
         try:
-            records.extend(fn(inventory_path, target))
+            records.extend(fn(phase_request))
         except Exception as exc:
             # The report still shows what earlier phases did; the log names the node.
-            _report(inventory, records, f"{name} failed: {exc}")
-            raise
+            _report(inventory, records, f"{name} failed: {exc}", approval, request.ticket)
+            raise StepFailed(f"{name} failed on {inventory.cluster}: {exc}") from exc
         phase_seconds[name] = round(time.time() - started, 1)
 
     timed("phase-1-binaries", phase_1_binaries)
     next_phase = "phase-2-protocol" if inventory.mode == "zk" else "finalize-metadata-version"
-    approved, why = _approval(next_phase, auto_approve, timeout)
-    if not approved:
-        logger.warning("stopping before %s: %s", next_phase, why)
-        _report(inventory, records, f"stopped before {next_phase}: {why}")
-        return Cancelled(message=f"stopped before {next_phase}: {why}", data={"records": records})
+    progress.at(f"waiting for approval of {next_phase}")
+    description = None if request.auto_approve else _plan_text(inventory, next_phase)
+    approval = _approval(next_phase, request.auto_approve, timeout, description)
+    if not approval.approved:
+        logger.warning("stopping before %s: %s", next_phase, approval.why)
+        _report(
+            inventory,
+            records,
+            f"stopped before {next_phase}: {approval.why}",
+            approval,
+            request.ticket,
+        )
+        return Cancelled(
+            message=f"stopped before {next_phase}: {approval.why}", data={"records": records}
+        )
     if inventory.mode == "zk":
         timed(next_phase, phase_2_protocol)
     else:
         timed(next_phase, finalize_metadata_version)
     outcome = f"every node on {target}"
-    _report(inventory, records, outcome)
+    progress.at(f"done: {outcome}")
+    _report(inventory, records, outcome, approval, request.ticket)
     logger.info("upgrade complete: %s; phase times %s", outcome, phase_seconds)
     return Completed(
         message=outcome,
-        data={"records": records, "phase_seconds": phase_seconds, "approval": why},
+        data={"records": records, "phase_seconds": phase_seconds, "approval": approval.why},
     )

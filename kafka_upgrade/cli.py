@@ -201,7 +201,7 @@ def print_upgrade(records: list[dict]) -> None:
         lag = "/".join("-" if r.get(k) is None else str(r[k]) for k in ("lag_before", "lag_after"))
         table.add_row(
             r["phase"],
-            str(r["node_id"] or "cluster"),
+            r.get("label") or str(r["node_id"]),
             r["action"],
             r.get("version_before") or "-",
             r.get("version_after") or "-",
@@ -216,6 +216,14 @@ def _wide() -> Console:
     # Rich assumes 80 columns when output is not a terminal (CI logs, pipes).
     return Console() if sys.stdout.isatty() else Console(width=160)
 
+
+def _register_service_commands() -> None:
+    from kafka_upgrade.cli_service import register_commands
+
+    register_commands(app)
+
+
+_register_service_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

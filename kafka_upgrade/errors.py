@@ -5,7 +5,8 @@
     UpgradeError
     ├── BadInput        refuse before anything on the cluster is touched
     ├── UnsafeNow       the cluster did not become safe in time: stop, touch nothing else
-    └── StepFailed      a step failed for a reason retrying won't fix: stop the run
+    ├── StepFailed      a step failed for a reason retrying won't fix: stop the run
+    └── ClusterBusy     another run holds the cluster: give up waiting, touch nothing
 
 Transient faults (SSH dropped, a request timed out) are raised where they
 enter, as ``kafka_upgrade.remote.TransientRemoteError`` and
@@ -31,3 +32,7 @@ class UnsafeNow(UpgradeError):
 
 class StepFailed(UpgradeError):
     """A step failed in a way that retrying will not fix; the run stops here."""
+
+
+class ClusterBusy(UpgradeError):
+    """Another run holds the cluster; this one gave up waiting and touched nothing."""

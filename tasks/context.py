@@ -18,10 +18,11 @@ from kafka_upgrade.remote import FabricRemote, Remote, TransientRemoteError
 
 @dataclass
 class StepRecord:
-    """One line of the final report."""
+    """One line of the final report: a node's step (``label`` 'broker-0', 'controller-1')
+    or a cluster-wide one (``node_id`` None, ``label`` 'cluster')."""
 
     phase: str
-    node_id: int
+    node_id: int | None
     action: str  # "restarted", "skipped", "failed", "finalized", ...
     reason: str
     started_at: float
@@ -30,6 +31,7 @@ class StepRecord:
     version_after: str | None = None
     lag_before: int | None = None
     lag_after: int | None = None
+    label: str = "cluster"
 
 
 @dataclass

@@ -26,8 +26,14 @@ pytestmark = pytest.mark.integration
 @flow(name="approval-probe")
 def approval_probe(timeout_s: int) -> dict:
     started = time.time()
-    approved, why = _approval("phase-x", False, timeout_s)
-    return {"approved": approved, "why": why, "resumed_at": time.time(), "started": started}
+    outcome = _approval("phase-x", False, timeout_s)
+    return {
+        "approved": outcome.approved,
+        "why": outcome.why,
+        "approver": outcome.approver,
+        "resumed_at": time.time(),
+        "started": started,
+    }
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from flows.upgrade import phase_1_binaries, rollback_binaries
 from kafka_upgrade.inventory import Inventory, load_inventory
 from kafka_upgrade.properties import read_properties
 from kafka_upgrade.remote import FabricRemote
+from kafka_upgrade.requests import PhaseRequest, RollbackRequest
 from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.versions import ZK_PAIR
 from tests.integration.conftest import require_tools
@@ -69,7 +70,7 @@ def test_unstaged_target_is_refused_before_anything_is_touched(
 def test_phase_one_then_rollback(prefect_server: PrefectServer, zk_sandbox: Inventory) -> None:
     path = str(cluster.sandbox_dir(zk_sandbox.cluster) / "inventory.yaml")
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
-        records = phase_1_binaries(path, ZK_PAIR.new)
+        records = phase_1_binaries(PhaseRequest(cluster=str(path), to_version=ZK_PAIR.new))
         assert {r["action"] for r in records} == {"restarted"}
         assert _versions(zk_sandbox.cluster) == {ZK_PAIR.new}
         with FabricRemote(zk_sandbox) as remote:
@@ -77,7 +78,7 @@ def test_phase_one_then_rollback(prefect_server: PrefectServer, zk_sandbox: Inve
                 props = read_properties(remote.run(node, f"cat {node.config_path}").stdout)
                 assert props["inter.broker.protocol.version"] == "3.7"
 
-        back = rollback_binaries(path)
+        back = rollback_binaries(RollbackRequest(cluster=str(path)))
         flush_to_server()
     assert [r["action"] for r in back] == ["restarted"] * len(zk_sandbox.nodes)
     assert _versions(zk_sandbox.cluster) == {ZK_PAIR.old}

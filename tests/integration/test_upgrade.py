@@ -32,6 +32,7 @@ from kafka_upgrade.kafka_admin import admin_client
 from kafka_upgrade.kafka_cli import parse_features_describe
 from kafka_upgrade.properties import read_properties
 from kafka_upgrade.remote import FabricRemote
+from kafka_upgrade.requests import PhaseRequest
 from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.traffic import ContinuousTraffic
 from kafka_upgrade.upgrade_path import release_of
@@ -105,7 +106,9 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
 
     guarded = phase_2_protocol if mode == "zk" else finalize_metadata_version
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
-        state = guarded(str(inventory_path), pair.new, return_state=True)
+        state = guarded(
+            PhaseRequest(cluster=str(inventory_path), to_version=pair.new), return_state=True
+        )
         flush_to_server()
     assert state.is_failed()
     assert "not-on-new-binary" in str(state.message) or "not-on-new-binary" in repr(
