@@ -131,14 +131,119 @@ def prefect_server(
         log.close()
 
 
+HOME_PREFIX = "kafka-upgrade-prefect-"
+OWNER_FILE = "owner.json"  # the process that made the home: {"pid", "start_ticks", "boot_id"}
+KEPT_FILE = "KEPT"  # keep_home=True: never removed automatically
+ORPHAN_IDLE_S = 3600.0  # a home with no owner file is left alone this long after its last write
+
+
+def stale_home_reason(
+    owner_running: bool | None, in_use: bool, kept: bool, idle_s: float
+) -> str | None:
+    """Why a temporary Prefect home can go, or None to keep it.
+
+    ``owner_running`` is None when the home names no owner (made by an older
+    version, or the owner died between creating it and writing the file);
+    ``in_use`` means some process runs with ``PREFECT_HOME`` set to it (its server).
+    """
+    if kept or in_use:
+        return None
+    if owner_running is None:
+        if idle_s > ORPHAN_IDLE_S:
+            return f"names no owner and nothing has written to it for {idle_s / 3600:.1f} h"
+        return None
+    if owner_running:
+        return None
+    return "the run that made it has ended and no server uses it"
+
+
+def _homes_in_use() -> set[str]:
+    """PREFECT_HOME of every process this user may read (a server keeps its home in use)."""
+    homes: set[str] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(b"PREFECT_HOME="):
+                homes.add(item[len(b"PREFECT_HOME=") :].decode(errors="replace").rstrip("/"))
+    return homes
+
+
+def _last_write(home: Path) -> float:
+    """The newest mtime of the home and what is directly inside (server.log grows)."""
+    times = [home.stat().st_mtime]
+    for child in home.iterdir():
+        try:
+            times.append(child.lstat().st_mtime)
+        except OSError:
+            pass
+    return max(times)
+
+
+def remove_stale_homes(parent: Path | None = None) -> list[Path]:
+    """Remove the temporary homes of killed runs: this user's, unused, owner gone."""
+    import json
+
+    from kafka_upgrade.process_id import ProcessId, is_running
+
+    parent = parent or Path(tempfile.gettempdir())
+    candidates = [
+        h
+        for h in parent.glob(f"{HOME_PREFIX}*")
+        if h.is_dir() and not h.is_symlink() and h.lstat().st_uid == os.getuid()
+    ]
+    if not candidates:
+        return []
+    in_use = _homes_in_use()
+    removed = []
+    for home in candidates:
+        try:
+            owner_text = (home / OWNER_FILE).read_text()
+        except FileNotFoundError:
+            owner_text = None
+        except OSError:
+            continue
+        try:
+            owner = ProcessId.from_json(json.loads(owner_text)) if owner_text else None
+            reason = stale_home_reason(
+                owner_running=None if owner is None else is_running(owner),
+                in_use=str(home) in in_use,
+                kept=(home / KEPT_FILE).exists(),
+                idle_s=time.time() - _last_write(home),
+            )
+        except (OSError, ValueError):
+            continue
+        if reason is not None:
+            shutil.rmtree(home, ignore_errors=True)
+            removed.append(home)
+    return removed
+
+
 @contextmanager
 def temporary_server(timeout: float = 90.0, keep_home: bool = False) -> Iterator[PrefectServer]:
-    home = Path(tempfile.mkdtemp(prefix="kafka-upgrade-prefect-"))
+    """A Prefect server whose state lives in a new temporary home, removed afterwards.
+
+    A killed run cannot remove its home, so every start first removes the homes
+    left by runs that are gone (never one a live process uses).
+    """
+    import json
+
+    from kafka_upgrade.process_id import ProcessId
+
+    remove_stale_homes()
+    home = Path(tempfile.mkdtemp(prefix=HOME_PREFIX))
+    (home / OWNER_FILE).write_text(json.dumps(ProcessId.current().to_json()))
     try:
         with prefect_server(home, timeout=timeout) as server:
             yield server
     finally:
-        if not keep_home:
+        if keep_home:
+            (home / KEPT_FILE).touch()
+        else:
             shutil.rmtree(home, ignore_errors=True)
 
 

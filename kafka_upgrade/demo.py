@@ -18,7 +18,6 @@ import time
 from rich.console import Console
 
 from kafka_upgrade.cli import print_nodes, print_upgrade
-from kafka_upgrade.kafka_admin import admin_client
 from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.traffic import ContinuousTraffic
 from kafka_upgrade.versions import pair_for
@@ -37,16 +36,19 @@ def main() -> int:
     auto = os.environ.get("AUTO_APPROVE", "") not in ("", "0", "false", "no")
     name = f"demo-{mode}"
     pair = pair_for(mode)  # type: ignore[arg-type]
-    if cluster.sandbox_dir(name).exists():
-        console.print(f"a previous demo sandbox {name!r} exists; taking it down first")
-        cluster.down(name, log=console.print)
+    # A demo sandbox left by a demo that died is taken down by `up` itself;
+    # one that belongs to a demo still running is refused, with its pid.
     started = time.monotonic()
-    inventory = cluster.up(name, mode, version=pair.old, log=console.print)  # type: ignore[arg-type]
+    try:
+        inventory = cluster.up(name, mode, version=pair.old, log=console.print)  # type: ignore[arg-type]
+    except cluster.SandboxError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
     console.print(f"sandbox up in {time.monotonic() - started:.1f} s")
     try:
         print_nodes(cluster.status(name))
         traffic = ContinuousTraffic(inventory.bootstrap_servers)
-        traffic.start(admin_client(inventory))
+        traffic.start()
         console.print("producer (acks=all, idempotent) and consumer running; upgrading ...")
         with server_for_run() as server:
             console.print(f"Prefect UI: {server.ui_url}")

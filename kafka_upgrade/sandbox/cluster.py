@@ -5,10 +5,15 @@ dir, versions side by side under ``install/`` with a ``current`` symlink, own
 ``server.properties``), starts a private sshd, then formats and starts every
 node *over SSH*, exactly as the upgrade flows will reach them, and writes an
 inventory file in the format users write for production.
+
+A sandbox left by a process that died (killed, or aborted by librdkafka) is
+taken down by the next ``up`` of the same name; ``sandbox/ownership.py``
+decides when that is safe.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -17,23 +22,25 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from kafka_upgrade import dist
+from kafka_upgrade import dist, isolated_admin
 from kafka_upgrade.inventory import Inventory, load_inventory
-from kafka_upgrade.kafka_admin import admin_client, wait_for_brokers
+from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
 from kafka_upgrade.node_commands import (
     parse_probe,
     probe_command,
     start_command,
     stop_command,
 )
+from kafka_upgrade.process_id import ProcessId, is_current, is_running
 from kafka_upgrade.remote import FabricRemote, node_env, quote_command
-from kafka_upgrade.sandbox import sshd
+from kafka_upgrade.sandbox import ownership, sshd
 from kafka_upgrade.sandbox.layout import (
     CONTROLLER_PORT,
     SANDBOX_JVM_ENV,
@@ -133,35 +140,46 @@ def up(
     stage: list[str] | None = None,
     log: Log = print,
     start_timeout: float = 180.0,
+    owner: ProcessId | None | Literal["creator"] = "creator",
 ) -> Inventory:
-    """Bring a sandbox up and return its inventory (also written to disk)."""
+    """Bring a sandbox up and return its inventory (also written to disk).
+
+    ``owner`` is the process whose life bounds the sandbox: by default the
+    caller (a demo, a test session); ``None`` keeps it until ``sandbox down``.
+    Once the owner has ended, the next ``up`` of this name takes it down.
+    """
     version = version or pair_for(mode).old
     spec = plan_sandbox(name, mode, version, nodes, controllers)
-    if spec.state_path.exists():
-        raise SandboxError(
-            f"sandbox {name!r} already exists at {spec.root}; "
-            f"run `kafka-upgrade sandbox down --name {name}` first"
-        )
     if stage is None:
         pair = pair_for(mode)
         stage = [pair.new] if version == pair.old else []
     versions = [version, *[v for v in stage if v != version]]
-    _check_ports_free(spec)
     sshd.find_sshd()  # fail before any work when openssh-server is missing
+    creator = ProcessId.current()
+    owner_id = creator if owner == "creator" else owner
 
-    dists = {}
-    for v in versions:
-        log(f"fetching Kafka {v} ...")
-        dists[v] = dist.fetch(v, log=log)
+    with _name_lock(name, log):
+        verdict = _reclaim(name, log)
+        if verdict is not None and not verdict.take_down:
+            raise SandboxError(verdict.reason)
+        _check_ports_free(spec)
 
-    spec.root.mkdir(parents=True)
-    state: dict[str, Any] = {
-        "name": name,
-        "mode": mode,
-        "root": str(spec.root),
-        "octet": spec.octet,
-    }
-    _save_state(spec, state)
+        dists = {}
+        for v in versions:
+            log(f"fetching Kafka {v} ...")
+            dists[v] = dist.fetch(v, log=log)
+
+        spec.root.mkdir(parents=True)
+        state: dict[str, Any] = {
+            "name": name,
+            "mode": mode,
+            "root": str(spec.root),
+            "octet": spec.octet,
+            "phase": "starting",
+            "creator": creator.to_json(),
+            "owner": owner_id.to_json() if owner_id else None,
+        }
+        _save_state(spec, state)
     try:
         for n in spec.nodes:
             for d in (n.install_dir, n.config_path.parent, n.data_dir, n.log_dir):
@@ -216,8 +234,16 @@ def up(
 
             _each(start_node, [n.id for n in inventory.nodes])
             log("started every node over SSH; waiting for the brokers to register ...")
-        admin = admin_client(inventory)
-        wait_for_brokers(admin, set(inventory.broker_ids), timeout=start_timeout)
+        try:
+            isolated_admin.wait_for_brokers(
+                client_config(inventory),
+                set(inventory.broker_ids),
+                timeout=start_timeout,
+                log=log,
+            )
+        except KafkaUnavailable as exc:
+            raise SandboxError(f"sandbox {name!r}: {exc}") from None
+        state["phase"] = "up"
         _save_state(spec, state)
         log(f"sandbox {name!r} is up: {inventory.bootstrap_servers}")
         return inventory
@@ -225,6 +251,80 @@ def up(
         log(f"sandbox {name!r} failed to come up; taking it down (logs kept under {spec.root})")
         down(name, keep_files=True, log=log)
         raise
+
+
+def _reclaim(name: str, log: Log) -> ownership.Verdict | None:
+    """Take down what is left of sandbox ``name`` when its creator or owner is gone.
+
+    Returns the verdict (None: nothing there); a refusal is left to the caller.
+    """
+    if not sandbox_dir(name).exists():
+        return None
+    verdict = ownership.decide(name, _observe_existing(name))
+    if verdict.take_down:
+        log(f"sandbox {name!r} exists but {verdict.reason}; taking it down first")
+        down(name, log=lambda m: None)
+    return verdict
+
+
+def reclaim_abandoned(log: Log = print) -> list[str]:
+    """Take down every sandbox whose creator or owner is gone; the names taken down.
+
+    Sandboxes someone is starting, owns or keeps up are left alone.
+    """
+    root = sandboxes_root()
+    if not root.is_dir():
+        return []
+    taken = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        with _name_lock(entry.name, log, wait=False) as free:
+            if free:
+                verdict = _reclaim(entry.name, log)
+                if verdict is not None and verdict.take_down:
+                    taken.append(entry.name)
+    return taken
+
+
+@contextmanager
+def _name_lock(name: str, log: Log, wait: bool = True) -> Iterator[bool]:
+    """One ``up`` at a time per name, from deciding about the old one to the new state.
+
+    Yields whether the lock is held (always, when ``wait``).
+    """
+    root = sandboxes_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f".{name}.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            log(f"another `sandbox up --name {name}` is preparing it; waiting ...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield True  # closing the file releases the lock
+
+
+def _observe_existing(name: str) -> ownership.Existing:
+    path = sandbox_dir(name) / "sandbox.json"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return ownership.Existing(has_state=False)
+    phase, creator, owner = ownership.read_record(state)
+    return ownership.Existing(
+        has_state=True,
+        phase=phase,
+        creator=creator,
+        creator_running=creator is not None and is_running(creator),
+        creator_is_us=creator is not None and is_current(creator),
+        owner=owner,
+        owner_running=owner is not None and is_running(owner),
+        owner_is_us=owner is not None and is_current(owner),
+        processes_running=bool(running_processes(name)),
+    )
 
 
 def _each(fn: Callable[[int], None], ids: list[int]) -> None:
@@ -337,6 +437,11 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
                 _each(stop, [n.id for n in inventory.nodes])
         except Exception as exc:  # noqa: BLE001 - teardown goes on regardless
             log(f"controlled stop over SSH failed ({exc}); stopping processes directly")
+            for pid in _pids_matching(f"{root}/", exclude_sshd=True):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         _wait_gone(root, timeout, log)
     if state.get("zookeeper"):
         _signal_matching(str(state["zookeeper"]["config"]), signal.SIGTERM)
@@ -392,4 +497,11 @@ def running_processes(name: str) -> list[int]:
     return _pids_matching(f"{sandbox_dir(name)}/")
 
 
-__all__ = ["SandboxError", "down", "running_processes", "status", "up"]
+__all__ = [
+    "SandboxError",
+    "down",
+    "reclaim_abandoned",
+    "running_processes",
+    "status",
+    "up",
+]

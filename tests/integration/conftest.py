@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,9 +47,20 @@ def cli(
 
 
 @pytest.fixture(scope="session", autouse=True)
-def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("sandboxes")
+def sandbox_home() -> Iterator[Path]:
+    """One sandbox directory per user, the same in every session, and every sandbox a
+    test brings up (through the CLI too) belongs to this pytest process.
+
+    A session that is killed cannot take its sandboxes down; the next one finds
+    them here and takes down those whose owner is gone (sandboxes another live
+    session owns are left alone).
+    """
+    from kafka_upgrade.sandbox import cluster
+
+    home = Path(tempfile.gettempdir()) / f"kafka-upgrade-test-sandboxes-{os.getuid()}"
     os.environ["KAFKA_UPGRADE_SANDBOX_DIR"] = str(home)
+    os.environ["KAFKA_UPGRADE_SANDBOX_OWNER_PID"] = str(os.getpid())
+    cluster.reclaim_abandoned(log=lambda m: print(f"\n{m}"))
     yield home
 
 
