@@ -4,7 +4,7 @@ UV ?= uv
 MODE ?= kraft
 PY := .venv/bin/python
 
-.PHONY: install demo test unit integration lint fmt clean
+.PHONY: install demo serve test unit integration lint fmt clean
 
 .venv/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || { echo "uv is missing: pip install uv (or see README)"; exit 1; }
@@ -15,6 +15,9 @@ install: .venv/.synced
 
 demo: install
 	MODE=$(MODE) $(PY) -m kafka_upgrade.demo
+
+serve: install
+	$(PY) -m kafka_upgrade.cli serve $(SERVE_ARGS)
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=1800 tests

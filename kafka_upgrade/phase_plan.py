@@ -113,7 +113,7 @@ class PhasePlan:
             names = ", ".join(f.name for f in self.one_way)
             parts.append(f"**Cannot be undone once approved:** {names}.\n")
         parts.append(
-            "Tick *approve* and name yourself to go ahead; leave it unticked to stop here."
+            "Switch *approve* on and name yourself to go ahead; leave it off to stop here."
         )
         return "\n".join(parts)
 

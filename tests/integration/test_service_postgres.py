@@ -20,7 +20,7 @@ import pytest
 from deployments.local_server import prefect_command
 from deployments.service import online_workers, stop_tree
 from kafka_upgrade.sandbox import cluster
-from tests.integration.conftest import require_tools, sandbox_status
+from tests.integration.conftest import cli, require_tools, sandbox_status
 from tests.integration.postgres import throwaway_postgres
 from tests.integration.service import serve
 
@@ -31,11 +31,11 @@ NAME = "svc-pg"
 @pytest.fixture(scope="module")
 def inventory() -> Iterator[Path]:
     require_tools()
-    cluster.up(NAME, "kraft", log=lambda m: None)
+    cli("sandbox", "up", "--name", NAME, "--mode", "kraft")
     try:
         yield cluster.sandbox_dir(NAME) / "inventory.yaml"
     finally:
-        cluster.down(NAME, log=lambda m: None)
+        cli("sandbox", "down", "--name", NAME, check=False)
 
 
 def test_service_on_postgresql_with_two_workers(
