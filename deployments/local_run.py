@@ -111,7 +111,7 @@ def run_upgrade(
     on_created: Callable[[UUID], None] | None = None,
     approval_timeout_s: int | None = None,
 ) -> RunOutcome:
-    """Create the flow run, run it in this process, and handle the approval."""
+    """Run ``rolling-upgrade`` here and now, with the approval from the terminal or the UI."""
     from flows.upgrade import rolling_upgrade
     from kafka_upgrade.requests import UpgradeRequest
 
@@ -121,10 +121,35 @@ def run_upgrade(
         auto_approve=auto_approve,
         approval_timeout_s=approval_timeout_s,
     )
+    return run_locally(
+        server, rolling_upgrade, request, say, interactive, on_created, approvals=not auto_approve
+    )
+
+
+def run_rollback(server: PrefectServer, inventory_path: str, say: Say = print) -> RunOutcome:
+    """Run ``rollback-binaries`` here and now (no approval: asking for it was the command)."""
+    from flows.upgrade import rollback_binaries
+    from kafka_upgrade.requests import RollbackRequest
+
+    return run_locally(
+        server, rollback_binaries, RollbackRequest(cluster=inventory_path), say, approvals=False
+    )
+
+
+def run_locally(
+    server: PrefectServer,
+    flow: Any,
+    request: Any,
+    say: Say = print,
+    interactive: bool | None = None,
+    on_created: Callable[[UUID], None] | None = None,
+    approvals: bool = True,
+) -> RunOutcome:
+    """Create a run of ``flow`` with ``request``, run it in this process, watch for approvals."""
     parameters = {"request": request.model_dump(mode="json")}
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         with get_client(sync_client=True) as client:
-            flow_run = client.create_flow_run(rolling_upgrade, parameters=parameters)
+            flow_run = client.create_flow_run(flow, parameters=parameters)
         say(f"flow run: {server.run_url(flow_run.id)}")
         if on_created is not None:
             on_created(flow_run.id)
@@ -141,19 +166,18 @@ def run_upgrade(
             ),
             daemon=True,
         )
-        if not auto_approve:
+        if approvals:
             watcher.start()
         try:
             state = run_flow(
-                rolling_upgrade,
-                flow_run=flow_run,
-                parameters={"request": request},
-                return_type="state",
+                flow, flow_run=flow_run, parameters={"request": request}, return_type="state"
             )
         finally:
             stop.set()
             flush_to_server()
         data = state.result(raise_on_failure=False) if state.type != StateType.FAILED else None
+        if isinstance(data, list):  # a phase flow returns its records
+            data = {"records": data}
         if not isinstance(data, dict):
             data = {}
         return RunOutcome(

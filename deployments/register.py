@@ -51,7 +51,7 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     ),
     DeploymentSpec(
         "finalize-metadata-version",
-        "flows/upgrade.py:finalize_metadata_version",
+        "flows/finalize.py:finalize_metadata_version",
         "KRaft: finalize metadata.version (and the release's features) once every node runs it.",
     ),
     DeploymentSpec(

@@ -71,12 +71,12 @@ class AdminWorker:
             self._proc.stdin.flush()
         return self._proc
 
-    def _call(self, op: str) -> Any:
+    def _call(self, op: str, **args: Any) -> Any:
         with self._lock:
             proc = self._child()
             assert proc.stdin is not None and proc.stdout is not None
             try:
-                proc.stdin.write(json.dumps({"op": op}) + "\n")
+                proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
                 proc.stdin.flush()
             except BrokenPipeError:
                 self._kill()
@@ -106,6 +106,11 @@ class AdminWorker:
     def consumer_lag(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self._call("lag").items()}
 
+    def elect_preferred(self, partitions: list[tuple[str, int]]) -> dict[str, str]:
+        """Ask for a preferred leader election; returns {"topic-partition": error} for the
+        partitions where it did not happen (already preferred counts as done)."""
+        return dict(self._call("elect", partitions=[list(p) for p in partitions]))
+
     def close(self) -> None:
         with self._lock:
             if self._proc is not None and self._proc.poll() is None and self._proc.stdin:
@@ -121,7 +126,7 @@ def _serve() -> None:
     """Child side: read the config, then answer one request per line."""
     from confluent_kafka.admin import AdminClient
 
-    from kafka_upgrade.kafka_admin import SnapshotReader, consumer_lag
+    from kafka_upgrade.kafka_admin import SnapshotReader, consumer_lag, elect_preferred
 
     config = json.loads(sys.stdin.readline())
     admin = AdminClient({**config, "log_level": 0})
@@ -133,6 +138,8 @@ def _serve() -> None:
                 data: Any = snapshot_to_json(reader.snapshot())
             elif request["op"] == "lag":
                 data = consumer_lag(admin, timeout=5.0)
+            elif request["op"] == "elect":
+                data = elect_preferred(admin, [tuple(p) for p in request["partitions"]])
             else:
                 raise ValueError(f"unknown op {request['op']!r}")
             reply = {"ok": True, "data": data}

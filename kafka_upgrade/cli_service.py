@@ -51,6 +51,9 @@ def register_commands(app: typer.Typer) -> None:
     app.command("approve")(approve)
     app.command("reject")(reject)
     app.command("status")(status)
+    from kafka_upgrade.cli_plan import plan
+
+    app.command("plan")(plan)
 
 
 def serve(

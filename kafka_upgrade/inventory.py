@@ -153,6 +153,9 @@ class Timeouts(_Strict):
     recover_s: float = Field(600.0, gt=0, description="Wait for a node to rejoin every ISR.")
     healthy_before_s: float = Field(600.0, gt=0, description="Wait for a safe moment to restart.")
     approval_s: float = Field(86400.0, gt=0, description="How long an approval may wait.")
+    leadership_s: float = Field(
+        120.0, gt=0, description="Wait for a restarted broker to lead its preferred partitions."
+    )
 
 
 class HealthThresholds(_Strict):
@@ -161,6 +164,11 @@ class HealthThresholds(_Strict):
     controller_max_lag: int = Field(1000, ge=0, description="Max voter lag (records).")
     controller_caught_up_ms: int = Field(5000, ge=0, description="Voter caught up this recently.")
     lag_growth_warn: int = Field(10000, ge=0, description="Consumer lag growth worth a warning.")
+    preferred_leaders: bool = Field(
+        True,
+        description="After a broker is back in its ISRs, elect it leader of its preferred "
+        "partitions and wait until it leads them, so the next restart moves a normal load.",
+    )
 
 
 class Inventory(BaseSettings):
@@ -181,6 +189,11 @@ class Inventory(BaseSettings):
     kafka: KafkaClientSettings = Field(default_factory=KafkaClientSettings)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     health: HealthThresholds = Field(default_factory=HealthThresholds)
+    finalize_features: list[str] | None = Field(
+        None,
+        description="KRaft 4.x finalize: the features to raise (default: every feature the "
+        "target release implies except kraft.version, which changes the quorum for good).",
+    )
 
     @classmethod
     def settings_customise_sources(

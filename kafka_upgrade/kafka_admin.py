@@ -98,10 +98,10 @@ class SnapshotReader:
         return {t: self._min_isr.get(t, 1) for t in topics}
 
     def snapshot(self) -> ClusterSnapshot:
+        # One Metadata request: any live broker answers it, also while a broker or the
+        # active controller is down (DescribeCluster can time out waiting for the
+        # controller, which blinded the roll exactly when a broker had died).
         try:
-            cluster = self._admin.describe_cluster(request_timeout=self._timeout).result(
-                timeout=self._timeout + 5
-            )
             metadata = self._admin.list_topics(timeout=self._timeout)
         except (KafkaException, TimeoutError) as exc:
             raise KafkaUnavailable(f"cluster metadata could not be read: {exc}") from None
@@ -123,9 +123,9 @@ class SnapshotReader:
                         min_isr=min_isr[topic],
                     )
                 )
-        controller = cluster.controller.id if cluster.controller is not None else None
+        controller = metadata.controller_id if metadata.controller_id >= 0 else None
         return ClusterSnapshot(
-            brokers=frozenset(n.id for n in cluster.nodes),
+            brokers=frozenset(metadata.brokers),
             partitions=tuple(partitions),
             controller_id=controller,
         )
@@ -157,3 +157,32 @@ def consumer_lag(admin: AdminClient, timeout: float = 10.0) -> dict[str, int]:
         return lags
     except (KafkaException, TimeoutError) as exc:
         raise KafkaUnavailable(f"consumer lag could not be read: {exc}") from None
+
+
+def elect_preferred(
+    admin: AdminClient, partitions: list[tuple[str, int]], timeout: float = 10.0
+) -> dict[str, str]:
+    """Preferred leader election for ``partitions``; {"topic-partition": error} where it
+    failed. "Already the preferred leader" is not an error."""
+    from confluent_kafka import ElectionType, KafkaError
+
+    if not partitions:
+        return {}
+    try:
+        future = admin.elect_leaders(
+            ElectionType.PREFERRED,
+            [TopicPartition(t, p) for t, p in partitions],
+            request_timeout=timeout,
+        )
+        results = future.result(timeout=timeout + 5)
+    except (KafkaException, TimeoutError) as exc:
+        raise KafkaUnavailable(f"preferred leader election failed: {exc}") from None
+    failed = {}
+    for tp, error in results.items():
+        if error is None:
+            continue
+        kafka_error = error.args[0] if error.args else None
+        code = kafka_error.code() if hasattr(kafka_error, "code") else None
+        if code != KafkaError.ELECTION_NOT_NEEDED:
+            failed[f"{tp.topic}-{tp.partition}"] = str(error)
+    return failed

@@ -124,3 +124,34 @@ def switch_binary_command(node: Node, version: str) -> str:
 def staged_command(node: Node, version: str) -> str:
     path = shlex.quote(str(node.version_dir(version)))
     return f"test -x {path}/bin/kafka-server-start.sh && echo staged || echo missing"
+
+
+def backup_path(node: Node, phase: str, binary: str) -> str:
+    """This upgrade's copy of server.properties for one phase: one per node, phase and target
+    version (a re-run keeps the first one; a new run of the same upgrade reuses it)."""
+    return f"{node.config_path}.kafka-upgrade-{binary}-{phase}.bak"
+
+
+def backup_exists_command(node: Node, binary: str) -> str:
+    """'yes' when any phase of the upgrade to ``binary`` left a backup on this node."""
+    pattern = f"{node.config_path}.kafka-upgrade-{binary}-"
+    return f'for f in {shlex.quote(pattern)}*.bak; do test -e "$f" && echo yes && break; done; true'
+
+
+def restore_backup_command(node: Node, backup: str) -> str:
+    """Put the backed-up server.properties back (atomically, keeping the backup)."""
+    config = shlex.quote(str(node.config_path))
+    tmp = shlex.quote(f"{node.config_path}.kafka-upgrade-tmp")
+    b = shlex.quote(backup)
+    return f"test -e {b} && cp -p {b} {tmp} && mv -f {tmp} {config}"
+
+
+def log_tail_command(node: Node, lines: int = 15) -> str:
+    """The last lines of the node's kafkaServer.out (the JVM's own stdout and stderr) and
+    server.log, each under a header."""
+    log_dir = node.log_dir or node.link / "logs"
+    parts = []
+    for name in ("kafkaServer.out", "server.log"):
+        path = shlex.quote(str(log_dir / name))
+        parts.append(f"if [ -s {path} ]; then echo '--- {name}'; tail -n {int(lines)} {path}; fi")
+    return "; ".join(parts) + "; true"

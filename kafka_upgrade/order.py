@@ -115,7 +115,10 @@ class NodeObservation:
 
 
 def node_needs_restart(
-    obs: NodeObservation, target_binary: str, wanted_config: Mapping[str, str | None]
+    obs: NodeObservation,
+    target_binary: str,
+    wanted_config: Mapping[str, str | None],
+    label: str | None = None,
 ) -> Reason | None:
     """None when the node is done (skip it); otherwise the first reason it is not (rule 2).
 
@@ -123,7 +126,7 @@ def node_needs_restart(
     None when the key must be absent (e.g. ``log.message.format.version``
     before 4.0).
     """
-    node = f"node {obs.node_id}"
+    node = label or f"node {obs.node_id}"
     if not obs.running:
         return Reason(
             "not-running",

@@ -10,7 +10,7 @@ from -> to), or, for a KRaft finalize, every feature the release raises, from
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kafka_upgrade.kafka_cli import FeatureLevel, ParseError
@@ -55,6 +55,11 @@ class NodeStep:
     changes: tuple[ConfigChange, ...] = ()
 
 
+# Raised only when the operator names them: they change the quorum or clients in
+# ways an operator must choose, and cannot be undone.
+HELD_BY_DEFAULT = frozenset({"kraft.version"})
+
+
 @dataclass(frozen=True)
 class FeatureChange:
     name: str
@@ -62,10 +67,24 @@ class FeatureChange:
     after: str
     effect: str
     reversible: bool
+    level: int = -1  # the numeric level to pass to --feature (-1: a named metadata release)
+    chosen: bool = True  # False: the release implies it, but it is not raised in this run
 
     def __str__(self) -> str:
         undo = "can be undone" if self.reversible else "CANNOT be undone"
+        if not self.chosen:
+            return f"{self.name}: {self.before or '0 (off)'} -> {self.after} NOT raised ({undo})"
         return f"{self.name}: {self.before or '0 (off)'} -> {self.after} ({undo})"
+
+    @property
+    def feature_arg(self) -> str:
+        """``--feature`` value for kafka-features.sh upgrade."""
+        return f"{self.name}={self.level}"
+
+
+def default_features(implied: Iterable[str]) -> list[str]:
+    """Features the finalize raises when nobody chose: all but the held ones."""
+    return sorted(set(implied) - HELD_BY_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -80,7 +99,15 @@ class PhasePlan:
 
     @property
     def one_way(self) -> tuple[FeatureChange, ...]:
-        return tuple(f for f in self.features if not f.reversible)
+        return tuple(f for f in self.features if not f.reversible and f.chosen)
+
+    @property
+    def raised(self) -> tuple[FeatureChange, ...]:
+        return tuple(f for f in self.features if f.chosen)
+
+    @property
+    def held(self) -> tuple[FeatureChange, ...]:
+        return tuple(f for f in self.features if not f.chosen)
 
     def lines(self) -> list[str]:
         """Plain lines for logs and the terminal."""
@@ -102,16 +129,28 @@ class PhasePlan:
                 parts.append(f"| {i} | {step.label} | {step.binary} | {change} |")
             parts.append("")
         if self.features:
-            parts.append("| feature | from | to | undo | what it changes |\n|---|---|---|---|---|")
+            parts.append(
+                "| feature | from | to | raised | undo | what it changes |\n"
+                "|---|---|---|---|---|---|"
+            )
             for f in self.features:
                 undo = "yes" if f.reversible else "**no**"
+                raised = "yes" if f.chosen else "**not raised**"
                 parts.append(
-                    f"| {f.name} | {f.before or '0 (off)'} | {f.after} | {undo} | {f.effect} |"
+                    f"| {f.name} | {f.before or '0 (off)'} | {f.after} | {raised} | {undo} "
+                    f"| {f.effect} |"
                 )
             parts.append("")
         if self.one_way:
             names = ", ".join(f.name for f in self.one_way)
             parts.append(f"**Cannot be undone once approved:** {names}.\n")
+        if self.held:
+            names = ", ".join(f"{f.name} ({f.feature_arg})" for f in self.held)
+            parts.append(
+                f"**Not raised in this run:** {names}. Raise later with `kafka-features.sh "
+                "--bootstrap-server ... upgrade --feature NAME=LEVEL`, or list it in "
+                "`finalize_features`.\n"
+            )
         parts.append(
             "Switch *approve* on and name yourself to go ahead; leave it off to stop here."
         )
@@ -176,8 +215,11 @@ def finalize_plan(
     target_release: str,
     current: Mapping[str, FeatureLevel],
     mapping: Mapping[str, tuple[int, str | None]],
+    chosen: Iterable[str] | None = None,
 ) -> PhasePlan:
-    """What ``kafka-features.sh upgrade --release-version`` will raise, feature by feature."""
+    """What the finalize raises, feature by feature, toward ``version-mapping`` of the target
+    release: ``chosen`` features (default: all but ``HELD_BY_DEFAULT``) move, the rest of what
+    the release implies is listed as not raised."""
     changes = []
     for name, (level, label) in sorted(mapping.items()):
         have = current.get(name)
@@ -192,12 +234,114 @@ def finalize_plan(
         if not raises:
             continue
         effect, reversible = FEATURE_EFFECTS.get(name, ("behaviour change", False))
-        changes.append(FeatureChange(name, before, after, effect, reversible))
+        changes.append(FeatureChange(name, before, after, effect, reversible, level))
+    wanted = set(default_features(c.name for c in changes) if chosen is None else chosen)
+    changes = [
+        FeatureChange(c.name, c.before, c.after, c.effect, c.reversible, c.level, c.name in wanted)
+        for c in sorted(changes, key=lambda c: (c.name != "metadata.version", c.name))
+    ]
+    raised = [c for c in changes if c.chosen]
     if changes:
         summary = (
-            f"finalize the release {target_release}: {len(changes)} feature(s) raised, "
-            f"{sum(1 for c in changes if not c.reversible)} of them one-way; no restart"
+            f"finalize the release {target_release}: {len(raised)} feature(s) raised one by one, "
+            f"{sum(1 for c in raised if not c.reversible)} of them one-way; "
+            f"{len(changes) - len(raised)} not raised; no restart"
         )
     else:
         summary = f"every feature is already at the release {target_release}; nothing changes"
     return PhasePlan("finalize-metadata-version", cluster, summary, features=tuple(changes))
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    """The whole upgrade as ``kafka-upgrade plan`` prints it and a run's first artifact shows
+    it: the path verdict, preflight findings, and every phase's plan."""
+
+    cluster: str
+    mode: str
+    current: str
+    target: str
+    path: str  # the path verdict in words ("ok" or the refusal)
+    path_ok: bool
+    findings: tuple[str, ...] = ()  # preflight findings, in words
+    blocking: tuple[str, ...] = ()  # the findings that refuse the upgrade
+    phases: tuple[PhasePlan, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.path_ok and not self.blocking
+
+    def lines(self) -> list[str]:
+        out = [
+            f"upgrade of {self.cluster} ({self.mode}): {self.current} -> {self.target}",
+            f"path: {self.path}",
+        ]
+        if self.findings or self.blocking:
+            out.append("preflight:")
+            out.extend(f"  REFUSED: {f}" for f in self.blocking)
+            out.extend(f"  note: {f}" for f in self.findings)
+        else:
+            out.append("preflight: no findings")
+        for phase in self.phases:
+            out.extend(phase.lines())
+        out.append("verdict: " + ("ready to run" if self.ok else "refused: fix the above first"))
+        return out
+
+    def markdown(self) -> str:
+        parts = [
+            f"# Plan: `{self.cluster}` ({self.mode}) {self.current} -> {self.target}\n",
+            f"Path: {self.path}\n",
+        ]
+        for f in self.blocking:
+            parts.append(f"- **refused:** {f}")
+        for f in self.findings:
+            parts.append(f"- note: {f}")
+        parts.append("")
+        for phase in self.phases:
+            parts.append(f"## {phase.phase}\n")
+            parts.append(
+                phase.markdown().split("\n", 1)[1]
+                if phase.nodes or phase.features
+                else phase.summary
+            )
+            parts.append("")
+        return "\n".join(parts)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "cluster": self.cluster,
+            "mode": self.mode,
+            "current": self.current,
+            "target": self.target,
+            "path": {"ok": self.path_ok, "verdict": self.path},
+            "preflight": {"blocking": list(self.blocking), "notes": list(self.findings)},
+            "phases": [
+                {
+                    "phase": p.phase,
+                    "summary": p.summary,
+                    "nodes": [
+                        {
+                            "node": s.label,
+                            "binary": s.binary,
+                            "changes": [
+                                {"key": c.key, "from": c.before, "to": c.after} for c in s.changes
+                            ],
+                        }
+                        for s in p.nodes
+                    ],
+                    "features": [
+                        {
+                            "feature": f.name,
+                            "from": f.before,
+                            "to": f.after,
+                            "raised": f.chosen,
+                            "reversible": f.reversible,
+                            "effect": f.effect,
+                        }
+                        for f in p.features
+                    ],
+                }
+                for p in self.phases
+            ],
+            "ok": self.ok,
+        }

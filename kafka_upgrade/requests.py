@@ -46,6 +46,12 @@ class _Request(BaseModel):
         description="Another run holding this cluster: wait this long for it, then fail "
         "without touching anything.",
     )
+    revert_on_failed_start: bool = Field(
+        True,
+        description="A node that does not start on the new binary is put back on its previous "
+        "binary and config, started and waited healthy before the run stops. Off: it is left "
+        "down for a human.",
+    )
 
 
 class PhaseRequest(_Request):
@@ -55,6 +61,12 @@ class PhaseRequest(_Request):
         None,
         pattern=_VERSION,
         description="Target Kafka version, e.g. 4.1.1 (default: target_version in the inventory).",
+    )
+    finalize_features: list[str] | None = Field(
+        None,
+        description="KRaft: the features the finalize raises, e.g. [metadata.version, "
+        "group.version] (default: the inventory's finalize_features, else every feature the "
+        "release implies except kraft.version).",
     )
 
 

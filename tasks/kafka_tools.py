@@ -18,10 +18,13 @@ def tool_command(
     args: list[str],
     flag: str = "--bootstrap-server",
     command_config: Path | None = None,
+    version: str | None = None,
 ) -> str:
+    """The tool from the node's ``current`` install, or from the staged ``version``."""
     extra = ["--command-config", str(command_config)] if command_config else []
+    home = node.version_dir(version) if version else node.link
     return quote_command(
-        [f"{node.link}/bin/{tool}", flag, bootstrap, *extra, *args],
+        [f"{home}/bin/{tool}", flag, bootstrap, *extra, *args],
         env={**node_env(node), "KAFKA_HEAP_OPTS": "-Xmx256m"},
     )
 
@@ -35,6 +38,7 @@ def run_tool(
     bootstrap: str | None = None,
     bootstrap_flag: str = "--bootstrap-server",
     timeout: float = 90.0,
+    version: str | None = None,
 ) -> str:
     """Run ``tool`` on ``on`` (or on the first node that answers); returns stdout.
 
@@ -55,6 +59,7 @@ def run_tool(
                     args,
                     bootstrap_flag,
                     ctx.inventory.kafka.tools_command_config,
+                    version,
                 ),
                 timeout=timeout,
             )

@@ -16,17 +16,23 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from kafka_upgrade.errors import StepFailed
+from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.node_commands import (
     NodeState,
+    backup_exists_command,
+    backup_path,
+    log_tail_command,
     parse_probe,
     pid_alive_command,
     probe_command,
+    restore_backup_command,
     staged_command,
     start_command,
     stop_command,
     switch_binary_command,
 )
 from kafka_upgrade.properties import apply_properties, read_properties
+from kafka_upgrade.roll_plan import NodeObservation, registration
 from tasks.context import UpgradeContext, retry_transient_only
 
 RETRIES = {
@@ -64,12 +70,41 @@ def read_config(ctx: UpgradeContext, node_id: int) -> dict[str, str]:
     return read_properties(result.stdout)
 
 
+@task(task_run_name="observe-{label}", **RETRIES)
+def observe_node(
+    ctx: UpgradeContext, node_id: int, label: str, keys: list[str], binary: str
+) -> NodeObservation:
+    """Everything the roll plan needs to know about one node, seen now."""
+    node = ctx.node(node_id)
+    state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+    props = read_config.fn(ctx, node_id)
+    backup = ctx.remote.run(node, backup_exists_command(node, binary), timeout=30)
+    registered = in_isr = None
+    if node.is_broker and state.running:
+        try:
+            registered, in_isr = registration(ctx.reader.snapshot(), node_id)
+        except KafkaUnavailable:
+            pass  # unknown: the roll's gates will look again
+    return NodeObservation(
+        node_id=node_id,
+        roles=frozenset(node.roles),
+        running=state.running,
+        binary=state.process.version if state.process else None,
+        link=state.link_version,
+        config={k: props[k] for k in keys if k in props},
+        backup_exists=backup.stdout.strip() == "yes",
+        registered=registered,
+        in_every_isr=in_isr,
+    )
+
+
 @task(task_run_name="backup-config-{label}", **RETRIES)
-def backup_config(ctx: UpgradeContext, node_id: int, label: str, tag: str) -> str:
-    """Copy server.properties aside once per run (a re-run keeps the first backup)."""
+def backup_config(ctx: UpgradeContext, node_id: int, label: str, phase: str, binary: str) -> str:
+    """Copy server.properties aside once per node, phase and target version (a re-run, or a
+    revert, finds the first copy: the config as it was before this phase touched the node)."""
     node = ctx.node(node_id)
     config = str(node.config_path)
-    backup = f"{config}.{tag}.bak"
+    backup = backup_path(node, phase, binary)
     cmd = (
         f"test -e {shlex.quote(backup)} || cp -p {shlex.quote(config)} {shlex.quote(backup)}; "
         f"echo {shlex.quote(backup)}"
@@ -79,6 +114,24 @@ def backup_config(ctx: UpgradeContext, node_id: int, label: str, tag: str) -> st
         raise StepFailed(f"{label}: backing up {config} failed: {result.describe()}")
     get_run_logger().info("%s: server.properties backed up to %s", label, backup)
     return backup
+
+
+@task(task_run_name="restore-config-{label}", **RETRIES)
+def restore_config(ctx: UpgradeContext, node_id: int, label: str, backup: str) -> None:
+    node = ctx.node(node_id)
+    result = ctx.remote.run(node, restore_backup_command(node, backup), timeout=30)
+    if not result.ok:
+        raise StepFailed(f"{label}: restoring {backup} failed: {result.describe()}")
+    get_run_logger().info("%s: server.properties restored from %s", label, backup)
+
+
+def node_logs(ctx: UpgradeContext, node_id: int) -> str:
+    """The node's last log lines (best effort: an unreachable node gives a note instead)."""
+    node = ctx.node(node_id)
+    try:
+        return ctx.remote.run(node, log_tail_command(node), timeout=30).stdout.strip()
+    except Exception as exc:  # noqa: BLE001 - the logs only explain a failure already found
+        return f"(its logs could not be read: {exc})"
 
 
 @task(task_run_name="set-config-{label}", **RETRIES)

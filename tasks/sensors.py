@@ -12,26 +12,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from kafka_upgrade.errors import UnsafeNow
-from kafka_upgrade.health import (
-    ClusterSnapshot,
-    Stability,
-    Verdict,
-    can_restart,
-    can_restart_controller,
-    cluster_healthy,
-    controller_caught_up,
-    node_recovered,
-    node_running_version,
-)
+from kafka_upgrade.health import ClusterSnapshot, QuorumStatus, Stability, Verdict, cluster_healthy
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.kafka_cli import quorum_from_replication
 from kafka_upgrade.node_commands import parse_probe, probe_command
 from kafka_upgrade.remote import TransientRemoteError
+from kafka_upgrade.roll_plan import GateLimits, recovered_gate, restart_gate
 from tasks.context import UpgradeContext
 from tasks.kafka_tools import run_tool
 
@@ -50,15 +42,22 @@ def _watch(
     polls = 0
     last_said = ""
     verdict: Verdict | None = None
+    blind_since: float | None = None
     while True:
         polls += 1
         try:
             verdict = judge()
         except (KafkaUnavailable, TransientRemoteError) as exc:
             verdict = None
-            said = f"{what}: cannot observe the cluster right now ({exc})"
+            blind_since = blind_since or time.monotonic()
+            blind = time.monotonic() - blind_since
+            # Said again every 10 s: how long the cluster has not answered matters.
+            said = (
+                f"{what}: the cluster does not answer (for {int(blind // 10) * 10} s so far): {exc}"
+            )
             stability = Stability(health.stable_checks)  # an unseen poll is not a healthy one
         else:
+            blind_since = None
             said = f"{what}: {verdict}"
             stability = stability.observe(verdict)
         if said != last_said:
@@ -90,27 +89,33 @@ def wait_cluster_healthy(ctx: UpgradeContext, label: str) -> int:
     )
 
 
+def _limits(ctx: UpgradeContext) -> GateLimits:
+    health = ctx.inventory.health
+    return GateLimits(health.controller_max_lag, health.controller_caught_up_ms)
+
+
+def _quorum_if_needed(ctx: UpgradeContext, roles: list[str]) -> QuorumStatus | None:
+    if ctx.inventory.mode == "kraft" and "controller" in roles:
+        return read_quorum(ctx)
+    return None
+
+
 @task(task_run_name="wait-safe-to-restart-{label}", cache_policy=NO_CACHE)
 def wait_safe_to_restart(ctx: UpgradeContext, node_id: int, label: str) -> int:
-    """Block until restarting this node keeps every partition available."""
+    """Block until restarting this node keeps every partition (and the quorum) available."""
     node = ctx.node(node_id)
     expected = ctx.expected_brokers()
-    health = ctx.inventory.health
 
     def judge() -> Verdict:
-        verdicts = []
-        if node.is_broker:
-            verdicts.append(can_restart(_snapshot(ctx), node_id, expected))
-        else:
-            verdicts.append(cluster_healthy(_snapshot(ctx), expected))
-        if ctx.inventory.mode == "kraft" and node.is_controller:
-            quorum = read_quorum(ctx)
-            verdicts.append(
-                can_restart_controller(
-                    quorum, node_id, health.controller_max_lag, health.controller_caught_up_ms
-                )
-            )
-        return Verdict.all_of(*verdicts)
+        return restart_gate(
+            ctx.inventory.mode,
+            node.roles,
+            node_id,
+            _snapshot(ctx),
+            expected,
+            _quorum_if_needed(ctx, node.roles),
+            _limits(ctx),
+        )
 
     return _watch(ctx, f"before restarting {label}", judge, ctx.inventory.timeouts.healthy_before_s)
 
@@ -120,29 +125,110 @@ def wait_recovered(ctx: UpgradeContext, node_id: int, label: str, version: str) 
     """Block until the node runs ``version``, is back in every ISR, and the cluster is healthy."""
     node = ctx.node(node_id)
     expected = ctx.expected_brokers()
-    health = ctx.inventory.health
 
     def judge() -> Verdict:
         state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
-        reported = state.process.version if state.process else None
-        if node.is_broker:
-            verdict = node_recovered(_snapshot(ctx), node_id, reported, version, expected)
-        else:
-            verdict = Verdict.all_of(
-                *[
-                    node_running_version(node_id, reported, version),
-                    cluster_healthy(_snapshot(ctx), expected),
-                ]
-            )
-        if ctx.inventory.mode == "kraft" and node.is_controller:
-            quorum = read_quorum(ctx)
-            verdict = Verdict.all_of(
-                *[verdict, controller_caught_up(quorum, node_id, health.controller_max_lag)]
-            )
-        return verdict
+        return recovered_gate(
+            ctx.inventory.mode,
+            node.roles,
+            node_id,
+            state.process.version if state.process else None,
+            version,
+            _snapshot(ctx),
+            expected,
+            _quorum_if_needed(ctx, node.roles),
+            _limits(ctx),
+        )
 
     timeout = ctx.inventory.timeouts.start_s + ctx.inventory.timeouts.recover_s
     return _watch(ctx, f"after restarting {label}", judge, timeout)
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    ok: bool
+    seconds: float
+    detail: str  # what was seen, in words
+
+
+@task(task_run_name="watch-start-{label}", cache_policy=NO_CACHE)
+def watch_start(ctx: UpgradeContext, node_id: int, label: str) -> StartOutcome:
+    """Right after a start: is the process alive and (a broker) registered?
+
+    A JVM that dies is seen within a second or two; a broker that does not
+    register within ``timeouts.start_s`` counts as failed too. Controller-only
+    nodes count as started once their process has stayed up a few seconds (the
+    quorum check follows in ``wait_recovered``).
+    """
+    node = ctx.node(node_id)
+    started = time.monotonic()
+    limit = ctx.inventory.timeouts.start_s
+    seen_pid: int | None = None
+    while True:
+        elapsed = time.monotonic() - started
+        state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+        if state.process is None:
+            # The start script execs the JVM at once: no process after 3 s means it died.
+            if seen_pid is not None or elapsed > 3:
+                what = f"pid {seen_pid} exited" if seen_pid else "its JVM exited at once"
+                return StartOutcome(
+                    False, elapsed, f"{what}; no Kafka process {elapsed:.1f} s after the start"
+                )
+        else:
+            seen_pid = state.process.pid
+            if not node.is_broker and elapsed >= 5:
+                return StartOutcome(True, elapsed, f"pid {seen_pid} up for {elapsed:.0f} s")
+            if node.is_broker:
+                try:
+                    if node_id in _snapshot(ctx).brokers:
+                        return StartOutcome(
+                            True, elapsed, f"pid {seen_pid} registered after {elapsed:.1f} s"
+                        )
+                except KafkaUnavailable:
+                    pass
+        if elapsed > limit:
+            return StartOutcome(
+                False, elapsed, f"pid {seen_pid} did not register within {limit:.0f} s"
+            )
+        time.sleep(1.0)
+
+
+@task(task_run_name="restore-leadership-{label}", cache_policy=NO_CACHE)
+def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
+    """Elect the restarted broker leader of its preferred partitions and wait until it leads
+    them (bounded by ``timeouts.leadership_s``). Returns how many still wait; an imbalance is
+    worth a warning, never a stop: it is not unsafe."""
+    logger = get_run_logger()
+    deadline = time.monotonic() + ctx.inventory.timeouts.leadership_s
+    asked = False
+    waiting: tuple = ()
+    while time.monotonic() < deadline:
+        try:
+            waiting = _snapshot(ctx).awaiting_preferred_leader(node_id)
+            if not waiting:
+                logger.info("%s leads its preferred partitions again", label)
+                return 0
+            if not asked:
+                failed = ctx.reader.elect_preferred([(p.topic, p.partition) for p in waiting])
+                logger.info(
+                    "%s: preferred leader election for %d partition(s)%s",
+                    label,
+                    len(waiting),
+                    f"; not done for {sorted(failed)[:5]}" if failed else "",
+                )
+                asked = True
+        except KafkaUnavailable as exc:
+            logger.info("%s: leadership not readable right now (%s)", label, exc)
+        time.sleep(ctx.inventory.health.poll_interval_s)
+    logger.warning(
+        "%s still does not lead %d of its preferred partitions after %.0f s (e.g. %s); going on: "
+        "the next controlled shutdown moves a little more load",
+        label,
+        len(waiting),
+        ctx.inventory.timeouts.leadership_s,
+        ", ".join(p.name for p in waiting[:5]),
+    )
+    return len(waiting)
 
 
 @task(task_run_name="consumer-lag-{label}", cache_policy=NO_CACHE)

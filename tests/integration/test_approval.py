@@ -1,6 +1,6 @@
 """The approval pause on a real Prefect server: approve, reject, time out.
 
-The same ``_approval`` step ``rolling-upgrade`` uses, inside a tiny flow, so
+The same ``ask`` step ``rolling-upgrade`` uses, inside a tiny flow, so
 these run in seconds without Kafka.
 """
 
@@ -18,7 +18,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from deployments.approval import ApprovalError, decide, wait_until_paused
 from deployments.local_run import flush_to_server
 from deployments.local_server import PrefectServer, temporary_server
-from flows.upgrade import _approval
+from flows.approval import ask
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 @flow(name="approval-probe")
 def approval_probe(timeout_s: int) -> dict:
     started = time.time()
-    outcome = _approval("phase-x", False, timeout_s)
+    outcome = ask("phase-x", False, timeout_s)
     return {
         "approved": outcome.approved,
         "why": outcome.why,

@@ -28,7 +28,6 @@ from deployments.approval import decide, wait_until_paused
 from deployments.local_run import RunOutcome, flush_to_server, run_upgrade
 from deployments.local_server import PrefectServer, temporary_server
 from kafka_upgrade.inventory import Inventory, load_inventory
-from kafka_upgrade.kafka_admin import admin_client
 from kafka_upgrade.kafka_cli import parse_features_describe
 from kafka_upgrade.properties import read_properties
 from kafka_upgrade.remote import FabricRemote
@@ -118,7 +117,7 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
 
     # 2. The full upgrade under continuous traffic; approval through the API.
     traffic = ContinuousTraffic(sandbox.bootstrap_servers, rate=200)
-    traffic.start(admin_client(sandbox))
+    traffic.start()
     seen: dict = {}
     started = time.monotonic()
     try:

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from kafka_upgrade.inventory import Node
 from kafka_upgrade.node_commands import (
+    backup_exists_command,
+    backup_path,
+    log_tail_command,
     parse_probe,
+    restore_backup_command,
     start_command,
     stop_command,
     switch_binary_command,
@@ -85,3 +89,48 @@ def test_switch_binary_is_atomic_and_refuses_unstaged_versions(tmp_path: Path) -
     assert refused.returncode == 3
     assert "not staged" in refused.stderr
     assert (install / "current").resolve().name == "kafka_2.13-4.1.1"
+
+
+def test_backups_are_one_per_phase_and_target_and_found_by_target(tmp_path: Path) -> None:
+    n = node(config_path=str(tmp_path / "my conf" / "server.properties"))
+    (tmp_path / "my conf").mkdir()
+    assert backup_path(n, "phase-1-binaries", "4.1.1") == (
+        f"{n.config_path}.kafka-upgrade-4.1.1-phase-1-binaries.bak"
+    )
+    found = subprocess.run(["bash", "-c", backup_exists_command(n, "4.1.1")], capture_output=True)
+    assert found.stdout.strip() == b""
+    Path(backup_path(n, "phase-2-protocol", "4.1.1")).write_text("x=1\n")
+    found = subprocess.run(["bash", "-c", backup_exists_command(n, "4.1.1")], capture_output=True)
+    assert found.stdout.strip() == b"yes"
+    other = subprocess.run(["bash", "-c", backup_exists_command(n, "3.9.1")], capture_output=True)
+    assert other.stdout.strip() == b""
+
+
+def test_restore_puts_the_backup_back(tmp_path: Path) -> None:
+    n = node(config_path=str(tmp_path / "server.properties"))
+    Path(n.config_path).write_text("inter.broker.protocol.version=3.8\n")
+    backup = tmp_path / "server.properties.kafka-upgrade-3.8.1-phase-2-protocol.bak"
+    backup.write_text("inter.broker.protocol.version=3.7\n")
+    subprocess.run(["bash", "-c", restore_backup_command(n, str(backup))], check=True)
+    assert Path(n.config_path).read_text() == "inter.broker.protocol.version=3.7\n"
+    assert backup.exists()
+
+
+def test_log_tail_quotes_paths_and_labels_each_file(tmp_path: Path) -> None:
+    logs = tmp_path / "log dir"
+    logs.mkdir()
+    (logs / "kafkaServer.out").write_text(
+        "".join(f"line {i}\n" for i in range(30)) + "Error: Could not find or load main class\n"
+    )
+    out = subprocess.run(
+        ["bash", "-c", log_tail_command(node(log_dir=str(logs)), lines=3)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out == [
+        "--- kafkaServer.out",
+        "line 28",
+        "line 29",
+        "Error: Could not find or load main class",
+    ]

@@ -50,11 +50,26 @@ def test_finalize_plan_lists_every_raised_feature_and_the_one_way_ones() -> None
         "group.version": (None, "1"),
         "eligible.leader.replicas.version": (None, "1"),
     }
-    assert {f.name for f in plan.one_way} >= {"kraft.version", "metadata.version"}
+    # kraft.version is held by default: it changes the quorum and cannot be undone.
+    assert [f.name for f in plan.held] == ["kraft.version"]
+    assert plan.features[0].name == "metadata.version"  # raised first
+    assert {f.name for f in plan.one_way} == set(raised) - {"kraft.version"}
     text = plan.markdown()
-    assert "| kraft.version | 0 (off) | 1 | **no** |" in text
+    assert "| kraft.version | 0 (off) | 1 | **not raised** | **no** |" in text
+    assert "| group.version | 0 (off) | 1 | yes | **no** |" in text
+    assert "Not raised in this run:** kraft.version (kraft.version=1)" in text
     assert "Cannot be undone once approved" in text
     assert "share.version" not in text  # level 0: nothing changes
+
+
+def test_the_operator_chooses_which_features_move() -> None:
+    current = {"metadata.version": _feature("metadata.version", "3.9-IV0")}
+    plan = finalize_plan(
+        "prod", "4.1", current, parse_version_mapping(MAPPING_4_1), ["metadata.version"]
+    )
+    assert [f.name for f in plan.raised] == ["metadata.version"]
+    assert [f.feature_arg for f in plan.raised] == ["metadata.version=27"]
+    assert "1 feature(s) raised one by one" in plan.summary and "4 not raised" in plan.summary
 
 
 def test_finalize_plan_when_nothing_changes() -> None:

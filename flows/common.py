@@ -1,0 +1,48 @@
+"""What every phase flow does the same way: find the inventory a request names, refuse on
+a failed gate, count steps for the progress bar, return records as plain values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka_upgrade.errors import BadInput, StepFailed
+from kafka_upgrade.health import Verdict
+from kafka_upgrade.inventory import Inventory, InventoryError, load_inventory
+from kafka_upgrade.requests import ClusterNotFound, resolve_cluster
+from tasks.context import StepRecord, UpgradeContext
+from tasks.node import probe_node
+
+
+def load_for(cluster: str, to_version: str | None) -> Inventory:
+    """The inventory a request names, with the target filled in; BadInput when unusable."""
+    try:
+        inventory = load_inventory(resolve_cluster(cluster))
+    except (InventoryError, ClusterNotFound) as exc:
+        raise BadInput(str(exc)) from None
+    target = to_version or inventory.target_version
+    if not target:
+        raise BadInput("no target version: pass to_version or set target_version in the inventory")
+    return inventory.model_copy(update={"target_version": target})
+
+
+def require(verdict: Verdict, what: str) -> None:
+    if not verdict.ok:
+        raise StepFailed(f"{what} refused: {verdict}")
+
+
+def as_values(records: list[StepRecord]) -> list[dict[str, Any]]:
+    return [r.__dict__.copy() for r in records]
+
+
+def total_steps(inventory: Inventory) -> int:
+    """Steps of the whole upgrade, for the progress bar (ZK: two rolls; KRaft: one + finalize)."""
+    n = len(inventory.nodes)
+    return 2 * n if inventory.mode == "zk" else n + 1
+
+
+def running_versions(ctx: UpgradeContext) -> dict[int, str | None]:
+    versions = {}
+    for node in ctx.inventory.nodes:
+        state = probe_node(ctx, node.id)
+        versions[node.id] = state.process.version if state.process else None
+    return versions

@@ -1,0 +1,44 @@
+"""``kafka-upgrade plan``: the whole upgrade as it would run, touching nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def plan(
+    inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
+    to: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option("--to", help="Target version (default: target_version in the inventory)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the path verdict, preflight findings, roll order, config diff per node and (KRaft)
+    the finalize plan; changes nothing. Exit 0 when the upgrade may run, 1 when refused."""
+    from flows.upgrade_plan import observe_plan
+    from kafka_upgrade.inventory import InventoryError, load_inventory
+
+    try:
+        inv = load_inventory(inventory)
+    except InventoryError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(code=2) from None
+    target = to or inv.target_version
+    if not target:
+        console.print("[bold red]error:[/] no target version: pass --to or set target_version")
+        raise typer.Exit(code=2)
+    result = observe_plan(inv.model_copy(update={"target_version": target}))
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        for line in result.lines():
+            typer.echo(line)
+    raise typer.Exit(code=0 if result.ok else 1)

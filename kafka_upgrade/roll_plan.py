@@ -1,0 +1,267 @@
+"""The roll as tables: what a node looks like -> what state it is in -> what to do.
+
+Three pure steps, each a table the tests read as the rules (the shape of
+Strimzi's "KafkaRoller 2.0" proposal):
+
+1. ``NodeObservation`` is what the tasks saw: the process, the binary it
+   loaded, the ``current`` link, the phase's config keys, whether this
+   upgrade's config backup exists, registration and ISR membership, and
+   whether the roll itself just started the node.
+2. ``node_state`` maps it to one ``NodeState`` with a reason in words:
+
+   ============================  ==============================================
+   state                         when
+   ============================  ==============================================
+   UNKNOWN                       the node could not be probed
+   START_FAILED                  this roll started it and the process is gone
+   STOPPED_MID_UPGRADE           no process; the backup or the link show that
+                                 this upgrade already touched it
+   STOPPED                       no process and nothing explains why
+   NEEDS_RESTART                 runs, but binary, link or config differ from
+                                 what the phase wants
+   RECOVERING                    runs what the phase wants, but is not yet
+                                 registered or back in every ISR
+   DONE                          runs what the phase wants, registered, in
+                                 every ISR (or not a broker)
+   ============================  ==============================================
+
+3. ``ACTIONS`` maps each state to the ``Action`` the roll takes: skip, wait,
+   restart (behind the restart gate), start (on the version the link points
+   to: a node left down by a dead run), revert (back to the previous binary and
+   config), or stop the run.
+
+``restart_gate`` composes the health verdicts by role and mode: a broker's
+partitions must stay available (``can_restart``), a controller-only node needs
+a healthy cluster, and a KRaft controller also needs a caught-up majority of
+the other voters (``can_restart_controller``). ``recovered_gate`` is the same
+after the restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from kafka_upgrade.health import (
+    ClusterSnapshot,
+    QuorumStatus,
+    Reason,
+    Verdict,
+    can_restart,
+    can_restart_controller,
+    cluster_healthy,
+    controller_caught_up,
+    node_recovered,
+    node_running_version,
+)
+from kafka_upgrade.order import NodeObservation as _PinObservation
+from kafka_upgrade.order import node_needs_restart
+
+
+class NodeState(StrEnum):
+    UNKNOWN = "unknown"
+    START_FAILED = "start failed"
+    STOPPED_MID_UPGRADE = "stopped mid-upgrade"
+    STOPPED = "stopped"
+    NEEDS_RESTART = "needs restart"
+    RECOVERING = "recovering"
+    DONE = "done"
+
+
+class Action(StrEnum):
+    SKIP = "skip"
+    WAIT = "wait until recovered"
+    RESTART = "restart"
+    START = "start"
+    REVERT = "revert"
+    STOP_RUN = "stop the run"
+
+
+ACTIONS: Mapping[NodeState, Action] = {
+    NodeState.UNKNOWN: Action.STOP_RUN,
+    NodeState.START_FAILED: Action.REVERT,
+    NodeState.STOPPED_MID_UPGRADE: Action.START,
+    NodeState.STOPPED: Action.STOP_RUN,
+    NodeState.NEEDS_RESTART: Action.RESTART,
+    NodeState.RECOVERING: Action.WAIT,
+    NodeState.DONE: Action.SKIP,
+}
+
+
+@dataclass(frozen=True)
+class NodeObservation:
+    """What the tasks saw on one node, right now."""
+
+    node_id: int
+    roles: frozenset[str]
+    probed: bool = True  # False: the probe itself failed (SSH)
+    running: bool = False
+    binary: str | None = None  # version of the jar the running process loaded
+    link: str | None = None  # version the ``current`` link points to
+    config: Mapping[str, str] = field(default_factory=dict)  # the phase's keys as set now
+    backup_exists: bool = False  # this upgrade's backup of server.properties
+    registered: bool | None = None  # brokers: in the cluster's metadata
+    in_every_isr: bool | None = None  # brokers: in the ISR of every partition it replicates
+    started_by_roll: bool = False  # this roll just issued the start
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roles", frozenset(self.roles))
+
+    @property
+    def label(self) -> str:
+        return f"broker-{self.node_id}" if "broker" in self.roles else f"controller-{self.node_id}"
+
+
+@dataclass(frozen=True)
+class Want:
+    """What a phase wants of every node."""
+
+    binary: str
+    config: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: NodeState
+    action: Action
+    reason: Reason
+
+    def __str__(self) -> str:
+        return f"{self.state}: {self.reason.message} -> {self.action}"
+
+
+def node_state(obs: NodeObservation, want: Want) -> tuple[NodeState, Reason]:
+    """The state of one node for one phase, with the reason in words (table above)."""
+    who = obs.label
+    if not obs.probed:
+        return NodeState.UNKNOWN, Reason(
+            "node-unknown",
+            f"{who} could not be probed over SSH; check the host and re-run.",
+            (who,),
+        )
+    if not obs.running:
+        if obs.started_by_roll:
+            return NodeState.START_FAILED, Reason(
+                "start-failed",
+                f"{who} exited right after it was started on {obs.link or '?'}.",
+                (who,),
+            )
+        if obs.backup_exists or obs.link == want.binary:
+            return NodeState.STOPPED_MID_UPGRADE, Reason(
+                "stopped-mid-upgrade",
+                f"{who} is stopped, and its config backup or 'current' link show this upgrade "
+                f"stopped it (a run that died mid-node); it is started on "
+                f"{obs.link or 'its current link'}.",
+                (who,),
+            )
+        return NodeState.STOPPED, Reason(
+            "stopped",
+            f"{who} has no running Kafka process and nothing shows this upgrade stopped it "
+            f"(its 'current' link points to {obs.link or 'nothing readable'}, no backup). Start "
+            "it (or find out why it is down) and re-run.",
+            (who,),
+        )
+    pins = _PinObservation(obs.node_id, True, obs.binary, obs.link, obs.config)
+    differs = node_needs_restart(pins, want.binary, want.config, who)
+    if differs is not None:
+        return NodeState.NEEDS_RESTART, Reason(differs.rule, differs.message, (who,))
+    if "broker" in obs.roles and (obs.registered is False or obs.in_every_isr is False):
+        what = "registered" if obs.registered is False else "back in every ISR"
+        return NodeState.RECOVERING, Reason(
+            "recovering",
+            f"{who} runs {want.binary} but is not {what} yet; waiting for it before going on.",
+            (who,),
+        )
+    return NodeState.DONE, Reason(
+        "done", f"{who} already runs {want.binary} with the wanted config.", (who,)
+    )
+
+
+def decide(obs: NodeObservation, want: Want) -> Decision:
+    state, reason = node_state(obs, want)
+    return Decision(state, ACTIONS[state], reason)
+
+
+# --------------------------------------------------------------------------
+# gates
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateLimits:
+    controller_max_lag: int = 1000
+    controller_caught_up_ms: int = 5000
+
+
+def _quorum_missing(node_id: int) -> Verdict:
+    return Verdict.no(
+        Reason(
+            "quorum-unknown",
+            f"the metadata quorum could not be read, so restarting controller {node_id} cannot "
+            "be judged safe; waiting",
+        )
+    )
+
+
+def restart_gate(
+    mode: str,
+    roles: Collection[str],
+    node_id: int,
+    snapshot: ClusterSnapshot,
+    expected_brokers: Collection[int],
+    quorum: QuorumStatus | None = None,
+    limits: GateLimits = GateLimits(),
+) -> Verdict:
+    """May this node restart now? Brokers: partitions stay available; KRaft controllers:
+    a caught-up majority of voters remains; controller-only nodes: the cluster is healthy."""
+    verdicts = [
+        can_restart(snapshot, node_id, expected_brokers)
+        if "broker" in roles
+        else cluster_healthy(snapshot, expected_brokers)
+    ]
+    if mode == "kraft" and "controller" in roles:
+        verdicts.append(
+            _quorum_missing(node_id)
+            if quorum is None
+            else can_restart_controller(
+                quorum, node_id, limits.controller_max_lag, limits.controller_caught_up_ms
+            )
+        )
+    return Verdict.all_of(*verdicts)
+
+
+def recovered_gate(
+    mode: str,
+    roles: Collection[str],
+    node_id: int,
+    reported_version: str | None,
+    version: str,
+    snapshot: ClusterSnapshot,
+    expected_brokers: Collection[int],
+    quorum: QuorumStatus | None = None,
+    limits: GateLimits = GateLimits(),
+) -> Verdict:
+    """Is this node back: on ``version``, registered and in every ISR (brokers), caught up
+    with the quorum (KRaft controllers), and the cluster healthy?"""
+    if "broker" in roles:
+        verdicts = [node_recovered(snapshot, node_id, reported_version, version, expected_brokers)]
+    else:
+        verdicts = [
+            node_running_version(node_id, reported_version, version),
+            cluster_healthy(snapshot, expected_brokers),
+        ]
+    if mode == "kraft" and "controller" in roles:
+        verdicts.append(
+            _quorum_missing(node_id)
+            if quorum is None
+            else controller_caught_up(quorum, node_id, limits.controller_max_lag)
+        )
+    return Verdict.all_of(*verdicts)
+
+
+def registration(snapshot: ClusterSnapshot, node_id: int) -> tuple[bool, bool]:
+    """(registered, in the ISR of every partition it replicates) for a broker."""
+    registered = node_id in snapshot.brokers
+    in_isr = all(node_id in p.isr for p in snapshot.partitions_of(node_id))
+    return registered, in_isr
