@@ -209,10 +209,14 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
     timeout = int(request.approval_timeout_s or inventory.timeouts.approval_s)
     if request.ticket:
         logger.info("ticket %s: upgrade %s to %s", request.ticket, inventory.cluster, target)
-    plan = observe_plan(inventory)
-    create_markdown_artifact(key=f"plan-{inventory.cluster}", markdown=plan.markdown())
-    for line in plan.lines():
-        logger.info("plan: %s", line)
+    try:
+        plan = observe_plan(inventory)
+    except Exception as exc:  # noqa: BLE001 - the plan informs; preflight below is the gate
+        logger.warning("could not work out the whole plan (%s); preflight decides", exc)
+    else:
+        create_markdown_artifact(key=f"plan-{inventory.cluster}", markdown=plan.markdown())
+        for line in plan.lines():
+            logger.info("plan: %s", line)
     ctx = UpgradeContext.open(inventory)
     try:
         preflight(ctx)

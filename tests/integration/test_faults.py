@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,9 +131,10 @@ def test_a_binary_that_cannot_start_is_reverted(prefect_server: PrefectServer) -
     inventory = _sandbox("ft-badbin")
     staged: dict[Path, Path] = {}
     try:
-        # A broken package on every host: the scripts are there (preflight passes), the jars
-        # are not, so the JVM dies at once. (The staged dirs link to the shared dist cache:
-        # each becomes a real dir with the scripts and config linked and an empty libs/.)
+        # A broken package on every host: the scripts and the tools' jars are there
+        # (preflight and the plan pass), the broker's own jar is not, so its JVM dies at
+        # once. (The staged dirs link to the shared dist cache: each becomes a real dir
+        # with the scripts and config linked and libs/ holding links to all other jars.)
         for node in inventory.nodes:
             version_dir = node.version_dir(NEW)
             staged[version_dir] = version_dir.resolve()
@@ -141,6 +143,9 @@ def test_a_binary_that_cannot_start_is_reverted(prefect_server: PrefectServer) -
             for part in ("bin", "config"):
                 (version_dir / part).symlink_to(staged[version_dir] / part)
             (version_dir / "libs").mkdir()
+            for jar in (staged[version_dir] / "libs").iterdir():
+                if not jar.name.startswith("kafka_2.13-"):  # the broker's own jar is missing
+                    (version_dir / "libs" / jar.name).symlink_to(jar)
         before = node_pids(inventory)
         traffic = ContinuousTraffic(inventory.bootstrap_servers, rate=200)
         traffic.start()
@@ -181,7 +186,7 @@ def test_a_binary_that_cannot_start_is_reverted(prefect_server: PrefectServer) -
             if version_dir.is_dir() and not version_dir.is_symlink():
                 for part in ("bin", "config"):
                     (version_dir / part).unlink(missing_ok=True)
-                (version_dir / "libs").rmdir()
+                shutil.rmtree(version_dir / "libs")
                 version_dir.rmdir()
                 version_dir.symlink_to(cache)
         cli("sandbox", "down", "--name", "ft-badbin", check=False)

@@ -162,8 +162,17 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
                 tool_command(node, "kafka-features.sh", sandbox.bootstrap_servers, ["describe"]),
             )
             assert out.ok, out.describe()
-            mv = parse_features_describe(out.stdout)["metadata.version"]
+            features = parse_features_describe(out.stdout)
+            mv = features["metadata.version"]
             assert mv.finalized is not None and release_of(mv.finalized) == release_of(pair.new)
+            # The deliberate finalize: the release's features one by one, kraft.version held.
+            assert features["kraft.version"].finalized is None
+            assert features["group.version"].finalized == "1"
+            assert features["transaction.version"].finalized == "2"
+            report = {r["label"]: r for r in outcome.records if r["label"].startswith("feature ")}
+            assert report["feature kraft.version"]["action"] == "not raised"
+            assert report["feature group.version"]["action"] == "raised"
+            assert report["feature group.version"]["version_after"] == "1"
 
     # 4. A second run resumes: every node is already done and skipped; a reject stops it.
     seen = {}
