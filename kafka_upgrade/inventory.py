@@ -79,6 +79,13 @@ class Node(_Strict):
     controller_port: int = Field(
         9093, ge=1, le=65535, description="KRaft controller listener port (controller role)."
     )
+    jmx_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="The broker's JMX port, for preflight's old-client check (KIP-896); "
+        "JMX_PORT in env works too.",
+    )
     service: ServiceControl = Field(default_factory=ServiceControl)
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment for Kafka commands (KAFKA_HEAP_OPTS, ...)."
@@ -154,7 +161,7 @@ class Timeouts(_Strict):
     healthy_before_s: float = Field(600.0, gt=0, description="Wait for a safe moment to restart.")
     approval_s: float = Field(86400.0, gt=0, description="How long an approval may wait.")
     leadership_s: float = Field(
-        120.0, gt=0, description="Wait for a restarted broker to lead its preferred partitions."
+        30.0, gt=0, description="Wait for a restarted broker to lead its preferred partitions."
     )
 
 
@@ -189,6 +196,12 @@ class Inventory(BaseSettings):
     kafka: KafkaClientSettings = Field(default_factory=KafkaClientSettings)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     health: HealthThresholds = Field(default_factory=HealthThresholds)
+    accept_unavailable: list[str] = Field(
+        default_factory=list,
+        description="Topics you accept to be unavailable while their brokers restart "
+        "(replication factor 1, or no more replicas than min.insync.replicas); preflight "
+        "refuses any other such topic.",
+    )
     finalize_features: list[str] | None = Field(
         None,
         description="KRaft 4.x finalize: the features to raise (default: every feature the "

@@ -201,6 +201,8 @@ def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
     logger = get_run_logger()
     deadline = time.monotonic() + ctx.inventory.timeouts.leadership_s
     asked = False
+    asked_at = 0.0
+    said = ""
     waiting: tuple = ()
     while time.monotonic() < deadline:
         try:
@@ -208,17 +210,21 @@ def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
             if not waiting:
                 logger.info("%s leads its preferred partitions again", label)
                 return 0
-            if not asked:
+            if time.monotonic() - asked_at >= 5:  # ask, and again every 5 s for the rest
+                asked_at = time.monotonic()
                 failed = ctx.reader.elect_preferred([(p.topic, p.partition) for p in waiting])
-                logger.info(
-                    "%s: preferred leader election for %d partition(s)%s",
-                    label,
-                    len(waiting),
-                    f"; not done for {sorted(failed)[:5]}" if failed else "",
-                )
+                if not asked:
+                    logger.info(
+                        "%s: preferred leader election for %d partition(s)%s",
+                        label,
+                        len(waiting),
+                        f"; not done for {sorted(failed)[:5]}" if failed else "",
+                    )
                 asked = True
         except KafkaUnavailable as exc:
-            logger.info("%s: leadership not readable right now (%s)", label, exc)
+            if str(exc) != said:
+                logger.info("%s: leadership not readable right now (%s)", label, exc)
+                said = str(exc)
         time.sleep(ctx.inventory.health.poll_interval_s)
     logger.warning(
         "%s still does not lead %d of its preferred partitions after %.0f s (e.g. %s); going on: "
