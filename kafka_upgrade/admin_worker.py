@@ -9,23 +9,85 @@ transient error: the sensor polls again) and the next call starts a new child.
 
 The client configuration, secrets included, goes to the child over its stdin,
 never on its command line or in its environment.
+
+What crosses the pipe on a poll is small whatever the cluster's size. The
+child keeps the last Metadata answer (``kafka_admin.Observation``) and ships
+a summary: the brokers, the controller, the partition count, the partitions
+out of line (``health.is_out_of_line``) and, for the nodes the caller names,
+their partitions. The parent gets a ``ClusterSnapshot.summary`` whose verdicts
+are those of the complete snapshot; when a caller asks it for more
+(``partitions``, ``partitions_of`` another node), it loads them from the same
+moment with a "partitions" request naming the observation's number.
+
+Requests (``{"op": ...}``) and their answers (``{"ok": true, "data": ...}`` or
+``{"ok": false, "error": "..."}``):
+
+- ``observe`` (``nodes``: ids): the summary; see ``summary_to_wire``;
+- ``partitions`` (``observation``, ``node``: an id or null): rows from that
+  observation, if it is still the last one;
+- ``snapshot``: the complete snapshot, every partition (the old, costly form);
+- ``lag`` (``deadline``: seconds): ``kafka_admin.LagReading`` as a mapping;
+- ``elect`` (``partitions``: [topic, partition] pairs): preferred leader election.
+
+Rows are ``[topic index, partition, replicas, isr, leader or null]`` next to
+a ``topics`` table of ``[name, min.insync.replicas]``, so topic names and
+configs travel once per reply.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
 import subprocess
 import sys
 import threading
-from typing import Any
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, Any
 
-from kafka_upgrade.health import ClusterSnapshot, PartitionState
-from kafka_upgrade.kafka_admin import KafkaUnavailable
+from kafka_upgrade.health import ClusterSnapshot, PartitionLoader, PartitionState
+from kafka_upgrade.kafka_admin import (
+    KafkaUnavailable,
+    LagReading,
+    Observation,
+    Row,
+    SnapshotReader,
+    consumer_lag,
+    elect_preferred,
+)
+
+CHILD_COMMAND = (sys.executable, "-m", "kafka_upgrade.admin_worker")
+# The lag read's own deadline, well inside the parent's wait for an answer.
+LAG_DEADLINE_S = 8.0
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a large reply is built or decoded.
+
+    Decoding a reply (or the client building its Metadata answer) allocates
+    container objects by the hundred thousand, none of them in a cycle; every
+    few hundred allocations the collector walks the whole heap, which cost
+    two thirds of the decoding time on a 200k-partition cluster.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# --------------------------------------------------------------------------
+# Wire format
+# --------------------------------------------------------------------------
 
 
 def snapshot_to_json(snapshot: ClusterSnapshot) -> dict[str, Any]:
+    """The complete snapshot, every partition (``isolated_admin`` and the "snapshot" op)."""
     return {
         "brokers": sorted(snapshot.brokers),
         "controller_id": snapshot.controller_id,
@@ -47,19 +109,120 @@ def snapshot_from_json(data: dict[str, Any]) -> ClusterSnapshot:
     )
 
 
-class AdminWorker:
-    """Parent side: ``snapshot()`` and ``consumer_lag()`` answered by the child."""
+def rows_to_wire(rows: Iterable[Row]) -> dict[str, Any]:
+    """``{"topics": [[name, min_isr], ...], "rows": [[topic index, p, r, isr, leader], ...]}``."""
+    index: dict[tuple[str, int], int] = {}
+    out = []
+    for topic, partition, replicas, isr, leader, min_isr in rows:
+        at = index.get((topic, min_isr))
+        if at is None:
+            at = index[(topic, min_isr)] = len(index)
+        out.append((at, partition, replicas, isr, leader))  # json writes sequences as lists
+    return {"topics": [list(k) for k in index], "rows": out}
 
-    def __init__(self, client_config: dict[str, str], timeout: float = 20.0) -> None:
+
+def partitions_to_wire(partitions: Iterable[PartitionState]) -> dict[str, Any]:
+    return rows_to_wire(
+        (p.topic, p.partition, p.replicas, p.isr, p.leader, p.min_isr) for p in partitions
+    )
+
+
+def rows_from_wire(data: dict[str, Any]) -> tuple[PartitionState, ...]:
+    topics = data["topics"]
+    out = []
+    for at, partition, replicas, isr, leader in data["rows"]:
+        topic, min_isr = topics[at]
+        out.append(PartitionState(topic, partition, replicas, isr, leader, min_isr))
+    return tuple(out)
+
+
+def summary_to_wire(
+    observation: Observation, number: int, nodes: Collection[int] = ()
+) -> dict[str, Any]:
+    """What one poll ships: brokers, controller, counts, the partitions out of line and
+    the partitions of ``nodes``; ``number`` names the observation for later loads."""
+    wanted = set(nodes)
+    by_node: dict[int, list[Row]] = {n: [] for n in wanted}
+    if len(wanted) == 1:
+        (node,) = wanted
+        by_node[node] = observation.rows_of(node)
+    elif wanted:
+        for row in observation.rows():
+            for n in wanted.intersection(row[2]):
+                by_node[n].append(row)
+    return {
+        "observation": number,
+        "brokers": sorted(observation.brokers),
+        "controller_id": observation.controller_id,
+        "partition_count": observation.partition_count,
+        "out_of_line": rows_to_wire(observation.out_of_line_rows()),
+        "nodes": {str(n): rows_to_wire(ps) for n, ps in by_node.items()},
+    }
+
+
+def summary_from_wire(data: dict[str, Any], load: PartitionLoader | None = None) -> ClusterSnapshot:
+    """The parent's ``ClusterSnapshot.summary``; ``load`` reads what it does not carry."""
+    return ClusterSnapshot.summary(
+        brokers=data["brokers"],
+        out_of_line=rows_from_wire(data["out_of_line"]),
+        partition_count=data["partition_count"],
+        controller_id=data["controller_id"],
+        node_partitions={int(n): rows_from_wire(rows) for n, rows in data["nodes"].items()},
+        load=load,
+    )
+
+
+def lag_to_wire(reading: LagReading) -> dict[str, Any]:
+    return {
+        "lags": dict(reading.lags),
+        "unread": list(reading.unread),
+        "note": reading.note,
+        "requests": reading.requests,
+        "seconds": round(reading.seconds, 3),
+    }
+
+
+def lag_from_wire(data: dict[str, Any]) -> LagReading:
+    return LagReading(
+        lags={str(k): int(v) for k, v in data["lags"].items()},
+        unread=tuple(data["unread"]),
+        note=data["note"],
+        requests=int(data["requests"]),
+        seconds=float(data["seconds"]),
+    )
+
+
+# --------------------------------------------------------------------------
+# Parent side
+# --------------------------------------------------------------------------
+
+
+class AdminWorker:
+    """Parent side: ``snapshot()``, ``lag_reading()`` and ``elect_preferred()`` answered
+    by the child. ``command`` runs another child that speaks the same protocol (the
+    benchmarks serve a synthetic cluster that way)."""
+
+    def __init__(
+        self,
+        client_config: dict[str, Any],
+        timeout: float = 20.0,
+        command: Sequence[str] = CHILD_COMMAND,
+    ) -> None:
         self._config = client_config
         self._timeout = timeout
+        self._command = list(command)
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while one runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def _child(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "kafka_upgrade.admin_worker"],
+                self._command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -89,7 +252,8 @@ class AdminWorker:
                 self._kill()
                 why = "did not answer in time" if not ready else "ended unexpectedly"
                 raise KafkaUnavailable(f"the admin client process {why}; starting a new one")
-        reply = json.loads(line)
+        with paused_gc():
+            reply = json.loads(line)
         if not reply["ok"]:
             raise KafkaUnavailable(reply["error"])
         return reply["data"]
@@ -100,11 +264,37 @@ class AdminWorker:
             self._proc.wait(timeout=5)
         self._proc = None
 
-    def snapshot(self) -> ClusterSnapshot:
-        return snapshot_from_json(self._call("snapshot"))
+    def snapshot(self, nodes: Collection[int] = ()) -> ClusterSnapshot:
+        """The cluster now, as a summary: every verdict of ``health`` works on it as on the
+        complete snapshot. The partitions of ``nodes`` come with it; anything else a caller
+        asks of it later (``partitions``, ``partitions_of``) is one more request to the child,
+        answered from the same moment while no newer snapshot was taken."""
+        data = self._call("observe", nodes=sorted(set(nodes)))
+        number = data["observation"]
+
+        def load(node: int | None) -> tuple[PartitionState, ...]:
+            rows = self._call("partitions", observation=number, node=node)
+            with paused_gc():
+                return rows_from_wire(rows)
+
+        with paused_gc():
+            return summary_from_wire(data, load)
+
+    def full_snapshot(self) -> ClusterSnapshot:
+        """Every partition in one reply: tens of MB on a large cluster; ``snapshot()`` is
+        what polls use."""
+        data = self._call("snapshot")
+        with paused_gc():
+            return snapshot_from_json(data)
+
+    def lag_reading(self, deadline_s: float = LAG_DEADLINE_S) -> LagReading:
+        """Consumer lag, bounded in time and requests; what was not read is named."""
+        deadline = max(0.5, min(deadline_s, self._timeout - 2.0))
+        return lag_from_wire(self._call("lag", deadline=deadline))
 
     def consumer_lag(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in self._call("lag").items()}
+        """Total lag per group read (``lag_reading`` also says which groups were not)."""
+        return dict(self.lag_reading().lags)
 
     def elect_preferred(self, partitions: list[tuple[str, int]]) -> dict[str, str]:
         """Ask for a preferred leader election; returns {"topic-partition": error} for the
@@ -122,31 +312,69 @@ class AdminWorker:
             self._kill()
 
 
+# --------------------------------------------------------------------------
+# Child side
+# --------------------------------------------------------------------------
+
+
+class _Server:
+    """Answers requests with one admin client; keeps the last observation for loads."""
+
+    def __init__(self, admin: Any) -> None:
+        self._admin = admin
+        self._reader = SnapshotReader(admin)
+        self._last: Observation | None = None
+        self._number = 0
+
+    def answer(self, request: dict[str, Any]) -> Any:
+        op = request["op"]
+        if op == "observe":
+            self._last = None  # never hold two Metadata answers at once
+            observation = self._reader.observe()
+            self._number += 1
+            self._last = observation
+            return summary_to_wire(observation, self._number, request.get("nodes", ()))
+        if op == "partitions":
+            if self._last is None or request["observation"] != self._number:
+                raise KafkaUnavailable(
+                    "that snapshot is no longer held (a newer one was taken); take a fresh one"
+                )
+            node = request["node"]
+            if node is None:
+                return rows_to_wire(self._last.rows())
+            return rows_to_wire(self._last.rows_of(int(node)))
+        if op == "snapshot":
+            return snapshot_to_json(self._reader.snapshot())
+        if op == "lag":
+            reading = consumer_lag(
+                self._admin, timeout=5.0, deadline_s=float(request.get("deadline", 8.0))
+            )
+            return lag_to_wire(reading)
+        if op == "elect":
+            return elect_preferred(self._admin, [tuple(p) for p in request["partitions"]])
+        raise ValueError(f"unknown op {op!r}")
+
+
+def serve(admin: Any, requests: IO[str], replies: IO[str]) -> None:
+    """Child side: answer one request per line until ``requests`` ends."""
+    server = _Server(admin)
+    for line in requests:
+        with paused_gc():
+            try:
+                reply = {"ok": True, "data": server.answer(json.loads(line))}
+            except Exception as exc:  # noqa: BLE001 - every failure goes back as a value
+                reply = {"ok": False, "error": str(exc)}
+            text = json.dumps(reply)
+        replies.write(text + "\n")
+        replies.flush()
+
+
 def _serve() -> None:
-    """Child side: read the config, then answer one request per line."""
+    """Read the client config, then serve a real AdminClient."""
     from confluent_kafka.admin import AdminClient
 
-    from kafka_upgrade.kafka_admin import SnapshotReader, consumer_lag, elect_preferred
-
     config = json.loads(sys.stdin.readline())
-    admin = AdminClient({**config, "log_level": 0})
-    reader = SnapshotReader(admin)
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            if request["op"] == "snapshot":
-                data: Any = snapshot_to_json(reader.snapshot())
-            elif request["op"] == "lag":
-                data = consumer_lag(admin, timeout=5.0)
-            elif request["op"] == "elect":
-                data = elect_preferred(admin, [tuple(p) for p in request["partitions"]])
-            else:
-                raise ValueError(f"unknown op {request['op']!r}")
-            reply = {"ok": True, "data": data}
-        except Exception as exc:  # noqa: BLE001 - every failure goes back as a value
-            reply = {"ok": False, "error": str(exc)}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+    serve(AdminClient({**config, "log_level": 0}), sys.stdin, sys.stdout)
     os._exit(0)
 
 

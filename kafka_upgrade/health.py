@@ -40,15 +40,28 @@ broker, the rule and what the operator can do):
 
 Every function here is pure: it looks at values (a ``ClusterSnapshot``, a
 ``QuorumStatus``) that a task fetched, and returns a value that a task acts on.
+
+Scale: rules 2-6 look only at the partitions *out of line* (``is_out_of_line``:
+offline, under-replicated, or no more replicas than min.insync.replicas), in
+one pass. On a healthy 200k-partition cluster that is none of them, so the
+upgrade's admin child ships only those (``ClusterSnapshot.summary``) and a poll
+stays well under a second. Messages name at most ``NAMED_LIMIT`` partitions or
+groups and ``ID_LIMIT`` broker ids ("and 997 more"); ``Reason.subjects`` keeps
+the full list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 # How many partitions or groups a message names before it says "and N more".
 NAMED_LIMIT = 5
+# How many broker ids (or runs of consecutive ids, "4-1000") a message names.
+ID_LIMIT = 10
 
 
 # --------------------------------------------------------------------------
@@ -183,38 +196,257 @@ class PartitionState:
         return self.can_meet_min_isr and len(self.isr) < self.min_isr
 
 
-@dataclass(frozen=True)
+def is_out_of_line(
+    replicas: Sequence[int], isr: Sequence[int], leader: int | None, min_isr: int
+) -> bool:
+    """Could any health rule have something to say about this partition?
+
+    True when it is offline (``leader`` None, or -1 as the client reports it),
+    under-replicated (which covers under min.insync.replicas, a restart that
+    would break it, and a restarted broker not yet back in its ISR), or has no
+    more replicas than min.insync.replicas (rules 3 and 5 note those). Every
+    verdict in this module looks only at such partitions, so a snapshot that
+    carries just them gets the same verdicts as one that carries them all.
+    Cheap on purpose: the admin child runs it over every partition of every poll.
+    """
+    if leader is None or leader < 0 or len(replicas) <= min_isr:
+        return True
+    if len(isr) < len(replicas):
+        return True
+    return not (isr == replicas or set(replicas).issubset(isr))
+
+
+# Reads the partitions of one moment that a summary snapshot does not carry:
+# ``load(None)`` every partition, ``load(n)`` those with a replica on node n.
+PartitionLoader = Callable[[int | None], Sequence[PartitionState]]
+
+
+class SnapshotIncomplete(LookupError):
+    """A summary snapshot was asked for partitions it does not carry and cannot load."""
+
+
 class ClusterSnapshot:
-    """What the cluster looked like at one moment: registered brokers and partitions."""
+    """What the cluster looked like at one moment: registered brokers and partitions.
 
-    brokers: frozenset[int]  # broker ids registered/alive right now
-    partitions: tuple[PartitionState, ...]
-    controller_id: int | None = None  # ZK mode: active controller broker
+    Two forms, one API:
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "brokers", frozenset(self.brokers))
-        object.__setattr__(self, "partitions", tuple(self.partitions))
+    - complete (``ClusterSnapshot(brokers, partitions, controller_id)``): every
+      partition, as the tests' builder and ``isolated_admin`` make it;
+    - summary (``ClusterSnapshot.summary(...)``, what the upgrade's admin child
+      ships on every poll): the partitions out of line (``is_out_of_line``),
+      the count of all, and the partitions of the nodes the caller named. Every
+      verdict reads only ``out_of_line``, so both forms give the same verdicts
+      at a fraction of the cost on a large cluster.
+
+    ``partitions``, ``partitions_of(n)`` and ``awaiting_preferred_leader(n)``
+    work on both. On a summary they come from what was shipped, else from its
+    ``load`` function, which reads them *from the same moment* (the child
+    keeps it); that is a request to the child and raises what it raises
+    (``KafkaUnavailable`` for the admin worker), or ``SnapshotIncomplete``
+    when there is nothing to load from.
+    """
+
+    __slots__ = (
+        "brokers",
+        "controller_id",
+        "partition_count",
+        "_partitions",
+        "_out_of_line",
+        "_by_node",
+        "_load",
+    )
+
+    brokers: frozenset[int]
+    controller_id: int | None
+    partition_count: int
+    _partitions: tuple[PartitionState, ...] | None
+    _out_of_line: tuple[PartitionState, ...] | None
+    _by_node: dict[int, tuple[PartitionState, ...]]
+    _load: PartitionLoader | None
+
+    def __init__(
+        self,
+        brokers: Iterable[int],
+        partitions: Iterable[PartitionState],
+        controller_id: int | None = None,
+    ) -> None:
+        parts = tuple(partitions)
+        self._init(frozenset(brokers), controller_id, len(parts), parts, None, {}, None)
+
+    @classmethod
+    def summary(
+        cls,
+        brokers: Iterable[int],
+        out_of_line: Iterable[PartitionState],
+        partition_count: int,
+        controller_id: int | None = None,
+        *,
+        node_partitions: Mapping[int, Iterable[PartitionState]] | None = None,
+        load: PartitionLoader | None = None,
+    ) -> ClusterSnapshot:
+        """A snapshot that carries only the partitions out of line (and those of some nodes)."""
+        by_node = {n: tuple(ps) for n, ps in (node_partitions or {}).items()}
+        snap = cls.__new__(cls)
+        snap._init(
+            frozenset(brokers),
+            controller_id,
+            partition_count,
+            None,
+            tuple(out_of_line),
+            by_node,
+            load,
+        )
+        return snap
+
+    def _init(
+        self,
+        brokers: frozenset[int],
+        controller_id: int | None,
+        partition_count: int,
+        partitions: tuple[PartitionState, ...] | None,
+        out_of_line: tuple[PartitionState, ...] | None,
+        by_node: dict[int, tuple[PartitionState, ...]],
+        load: PartitionLoader | None,
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "brokers", brokers)
+        set_(self, "controller_id", controller_id)
+        set_(self, "partition_count", partition_count)
+        set_(self, "_partitions", partitions)
+        set_(self, "_out_of_line", out_of_line)
+        set_(self, "_by_node", by_node)
+        set_(self, "_load", load)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"ClusterSnapshot is immutable (cannot set {name})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"ClusterSnapshot is immutable (cannot delete {name})")
+
+    # -- the partitions ------------------------------------------------------
+
+    @property
+    def complete(self) -> bool:
+        """True when every partition is at hand (no request needed for ``partitions``)."""
+        return self._partitions is not None
+
+    @property
+    def partitions(self) -> tuple[PartitionState, ...]:
+        """Every partition (on a summary: loaded once from the same moment)."""
+        if self._partitions is None:
+            object.__setattr__(self, "_partitions", tuple(self._loaded(None)))
+        assert self._partitions is not None
+        return self._partitions
+
+    @property
+    def out_of_line(self) -> tuple[PartitionState, ...]:
+        """The partitions a health rule can have something to say about (``is_out_of_line``)."""
+        if self._out_of_line is None:
+            found = tuple(
+                p for p in self.partitions if is_out_of_line(p.replicas, p.isr, p.leader, p.min_isr)
+            )
+            object.__setattr__(self, "_out_of_line", found)
+        assert self._out_of_line is not None
+        return self._out_of_line
+
+    def out_of_line_of(self, node: int) -> tuple[PartitionState, ...]:
+        """Out-of-line partitions with a replica on ``node``."""
+        return tuple(p for p in self.out_of_line if node in p.replicas)
 
     def under_replicated(self) -> tuple[PartitionState, ...]:
         """Partitions whose ISR is smaller than their replica list (offline ones too)."""
-        return tuple(p for p in self.partitions if p.is_under_replicated)
+        return tuple(p for p in self.out_of_line if p.is_under_replicated)
 
     def offline(self) -> tuple[PartitionState, ...]:
-        return tuple(p for p in self.partitions if p.is_offline)
+        return tuple(p for p in self.out_of_line if p.is_offline)
 
     def under_min_isr(self) -> tuple[PartitionState, ...]:
         """Partitions below min.insync.replicas that have enough replicas to meet it."""
-        return tuple(p for p in self.partitions if p.is_under_min_isr)
+        return tuple(p for p in self.out_of_line if p.is_under_min_isr)
 
     def partitions_of(self, node: int) -> tuple[PartitionState, ...]:
         """Partitions with a replica on ``node``."""
-        return tuple(p for p in self.partitions if node in p.replicas)
+        found = self._by_node.get(node)
+        if found is None:
+            if self._partitions is not None:
+                found = tuple(p for p in self._partitions if node in p.replicas)
+            else:
+                found = tuple(self._loaded(node))
+            self._by_node[node] = found  # a cache of one moment: never stale
+        return found
 
     def awaiting_preferred_leader(self, node: int) -> tuple[PartitionState, ...]:
         """Partitions whose preferred (first) replica is ``node`` but that another broker leads."""
         return tuple(
-            p for p in self.partitions if p.replicas and p.replicas[0] == node and p.leader != node
+            p for p in self.partitions_of(node) if p.replicas[0] == node and p.leader != node
         )
+
+    def _loaded(self, node: int | None) -> Sequence[PartitionState]:
+        if self._load is None:
+            what = "every partition" if node is None else f"the partitions of broker {node}"
+            raise SnapshotIncomplete(
+                f"this snapshot carries only the {len(self.out_of_line)} partitions out of line "
+                f"of {self.partition_count}, and nothing to load {what} from"
+            )
+        return self._load(node)
+
+    # -- value semantics -----------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        """Same cluster: brokers, controller and every partition. A summary that cannot
+        load its other partitions is compared on what it carries."""
+        if not isinstance(other, ClusterSnapshot):
+            return NotImplemented
+        if (self.brokers, self.controller_id, self.partition_count) != (
+            other.brokers,
+            other.controller_id,
+            other.partition_count,
+        ) or self.out_of_line != other.out_of_line:
+            return False
+        if self._listable and other._listable:
+            return self.partitions == other.partitions
+        return True
+
+    @property
+    def _listable(self) -> bool:
+        return self._partitions is not None or self._load is not None
+
+    def __hash__(self) -> int:
+        return hash((self.brokers, self.controller_id, self.partition_count, self.out_of_line))
+
+    def __repr__(self) -> str:
+        form = "complete" if self.complete else "summary"
+        return (
+            f"ClusterSnapshot({form}: {len(self.brokers)} brokers, {self.partition_count} "
+            f"partitions, {len(self.out_of_line)} out of line, controller {self.controller_id})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # A pickled summary cannot load any more: it travels with what it has.
+        if self._partitions is not None:
+            return (ClusterSnapshot, (self.brokers, self._partitions, self.controller_id))
+        return (
+            _summary_again,
+            (
+                self.brokers,
+                self.out_of_line,
+                self.partition_count,
+                self.controller_id,
+                dict(self._by_node),
+            ),
+        )
+
+
+def _summary_again(
+    brokers: frozenset[int],
+    out_of_line: tuple[PartitionState, ...],
+    partition_count: int,
+    controller_id: int | None,
+    by_node: dict[int, tuple[PartitionState, ...]],
+) -> ClusterSnapshot:
+    return ClusterSnapshot.summary(
+        brokers, out_of_line, partition_count, controller_id, node_partitions=by_node
+    )
 
 
 # --------------------------------------------------------------------------
@@ -222,19 +454,36 @@ class ClusterSnapshot:
 # --------------------------------------------------------------------------
 
 
-def _capped(names: Sequence[str], limit: int = NAMED_LIMIT) -> str:
+def _capped(names: Sequence[str], limit: int = NAMED_LIMIT, sep: str = ", ") -> str:
     if len(names) <= limit:
-        return ", ".join(names)
-    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+        return sep.join(names)
+    return sep.join(names[:limit]) + f" and {len(names) - limit} more"
 
 
-def _ids(ids: Iterable[int]) -> str:
+def _capped_as(items: Sequence[_T], say: Callable[[_T], str], limit: int = NAMED_LIMIT) -> str:
+    """``_capped`` that words only the items it names (there may be 100k of them)."""
+    named = ", ".join(say(i) for i in items[:limit])
+    return named if len(items) <= limit else f"{named} and {len(items) - limit} more"
+
+
+def _ids(ids: Iterable[int], limit: int = ID_LIMIT) -> str:
+    """'3', '1, 2 and 3'; past ``limit`` ids, runs ('1-2, 4-1000') capped at ``limit`` runs."""
     ordered = sorted(set(ids))
     if not ordered:
         return "none"
     if len(ordered) == 1:
         return str(ordered[0])
-    return ", ".join(str(i) for i in ordered[:-1]) + f" and {ordered[-1]}"
+    if len(ordered) <= limit:
+        return ", ".join(str(i) for i in ordered[:-1]) + f" and {ordered[-1]}"
+    runs: list[list[int]] = []
+    for i in ordered:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:limit])
+    rest = sum(b - a + 1 for a, b in runs[limit:])
+    return text + (f" and {rest} more" if rest else "")
 
 
 def _brokers(ids: Iterable[int]) -> str:
@@ -244,6 +493,10 @@ def _brokers(ids: Iterable[int]) -> str:
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def _name(p: PartitionState) -> str:
+    return p.name
 
 
 def _isr(p: PartitionState) -> str:
@@ -300,14 +553,37 @@ def _health(
             )
         )
 
-    offline = snapshot.offline()
+    # One pass over the partitions out of line (a handful, even on a large cluster);
+    # each lands under one rule at most, in the order the rules are checked.
+    offline: list[PartitionState] = []
+    below: list[PartitionState] = []
+    urp: list[PartitionState] = []
+    short_set: set[tuple[str, int, int]] = set()
+    catching_up: set[int] = set()  # out of sync in ``below``
+    lagging: set[int] = set()  # out of sync in ``urp``
+    for p in snapshot.out_of_line:
+        if not p.can_meet_min_isr:
+            short_set.add((p.topic, len(p.replicas), p.min_isr))
+        if p.is_offline:
+            offline.append(p)
+            continue
+        out_of_sync = p.out_of_sync  # computed once: the three rules below read it
+        if except_node is not None and out_of_sync == {except_node}:
+            continue  # only that node is behind: ``node_recovered`` says so itself
+        if p.is_under_min_isr:
+            below.append(p)
+            catching_up |= out_of_sync
+        elif out_of_sync:  # under-replicated
+            urp.append(p)
+            lagging |= out_of_sync
+
     if offline:
         hosts = {b for p in offline for b in p.replicas}
         reasons.append(
             Reason(
                 "partition-offline",
                 f"{_count(len(offline), 'partition')} {'has' if len(offline) == 1 else 'have'} "
-                f"no leader: {_capped([p.name for p in offline])}. Clients of "
+                f"no leader: {_capped_as(offline, _name)}. Clients of "
                 f"{'it' if len(offline) == 1 else 'them'} fail now. Bring back their replicas "
                 f"({_brokers(hosts)}); kafka-topics.sh --describe --unavailable-partitions "
                 "lists them.",
@@ -315,49 +591,34 @@ def _health(
             )
         )
 
-    below = [p for p in snapshot.under_min_isr() if not p.is_offline]
-    below = [p for p in below if not _only_missing(p, except_node)]
     if below:
         reasons.append(
             Reason(
                 "under-min-isr",
                 f"{_count(len(below), 'partition')} {'has' if len(below) == 1 else 'have'} fewer "
                 "in-sync replicas than min.insync.replicas: "
-                + _capped([f"{p.name} (ISR {_isr(p)}, min {p.min_isr})" for p in below])
+                + _capped_as(below, lambda p: f"{p.name} (ISR {_isr(p)}, min {p.min_isr})")
                 + ". acks=all producers to "
                 f"{'it' if len(below) == 1 else 'them'} fail now. Wait for "
-                f"{_brokers(b for p in below for b in p.out_of_sync)} to catch up.",
+                f"{_brokers(catching_up)} to catch up.",
                 tuple(p.name for p in below),
             )
         )
 
-    reported = {p.name for p in offline} | {p.name for p in below}
-    urp = [
-        p
-        for p in snapshot.under_replicated()
-        if p.name not in reported and not _only_missing(p, except_node)
-    ]
     if urp:
-        lagging = {b for p in urp for b in p.out_of_sync}
         reasons.append(
             Reason(
                 "under-replicated",
                 f"{_count(len(urp), 'partition')} {'is' if len(urp) == 1 else 'are'} "
                 "under-replicated (ISR smaller than the replica list): "
-                + _capped([f"{p.name} (ISR {_isr(p)})" for p in urp])
+                + _capped_as(urp, lambda p: f"{p.name} (ISR {_isr(p)})")
                 + f". Wait for {_brokers(lagging)} to rejoin the ISR; "
                 "kafka-topics.sh --describe --under-replicated-partitions lists them.",
                 tuple(p.name for p in urp),
             )
         )
 
-    short = sorted(
-        {
-            (p.topic, len(p.replicas), p.min_isr)
-            for p in snapshot.partitions
-            if not p.can_meet_min_isr
-        }
-    )
+    short = sorted(short_set)
     if short:
         notes.append(
             Reason(
@@ -371,10 +632,6 @@ def _health(
             )
         )
     return reasons, notes
-
-
-def _only_missing(p: PartitionState, node: int | None) -> bool:
-    return node is not None and p.out_of_sync == {node}
 
 
 # --------------------------------------------------------------------------
@@ -420,7 +677,7 @@ def can_restart(
 
     blocking: list[PartitionState] = []
     unavoidable: list[PartitionState] = []
-    for p in snapshot.partitions_of(node_id):
+    for p in snapshot.out_of_line_of(node_id):  # the others can neither block nor be noted
         if len(p.replicas) <= p.min_isr:
             unavoidable.append(p)
         elif node_id in p.isr and len(p.isr) <= p.min_isr:
@@ -432,8 +689,8 @@ def can_restart(
             Reason(
                 "would-break-min-isr",
                 f"broker {node_id} may not restart: it is one of too few in-sync replicas of "
-                + _capped(
-                    [f"{p.name} (ISR {_isr(p)}, min.insync.replicas {p.min_isr})" for p in blocking]
+                + _capped_as(
+                    blocking, lambda p: f"{p.name} (ISR {_isr(p)}, min.insync.replicas {p.min_isr})"
                 )
                 + f". Restarting it would leave {'it' if len(blocking) == 1 else 'them'} below "
                 "min.insync.replicas and acks=all producers would fail. "
@@ -450,8 +707,8 @@ def can_restart(
             Reason(
                 "cannot-stay-available",
                 f"restarting broker {node_id} makes "
-                + _capped(
-                    [f"{p.name} (RF {len(p.replicas)}, min {p.min_isr})" for p in unavoidable]
+                + _capped_as(
+                    unavoidable, lambda p: f"{p.name} (RF {len(p.replicas)}, min {p.min_isr})"
                 )
                 + " unavailable while it restarts (to acks=all producers; with RF 1 to every "
                 "client). With replicas at or below min.insync.replicas no order avoids that, "
@@ -509,13 +766,13 @@ def node_recovered(
                 (f"broker {node_id}",),
             )
         )
-    behind = [p for p in snapshot.partitions_of(node_id) if node_id not in p.isr]
+    behind = [p for p in snapshot.out_of_line_of(node_id) if node_id not in p.isr]
     if behind:
         reasons.append(
             Reason(
                 "not-in-isr",
                 f"broker {node_id} is not yet back in the ISR of "
-                f"{_count(len(behind), 'partition')}: {_capped([p.name for p in behind])}. It is "
+                f"{_count(len(behind), 'partition')}: {_capped_as(behind, _name)}. It is "
                 "catching up on what it missed; wait (large or busy partitions take longer).",
                 tuple(p.name for p in behind),
             )
@@ -682,7 +939,7 @@ def can_restart_controller(
             f"controller {node_id} may not restart: without it only "
             f"{len(caught_up)} of {len(quorum.voters)} voters are caught up and the quorum "
             f"needs {needed}. Behind: "
-            + "; ".join(_behind(v, max_lag, max_caught_up_age_ms) for v in behind)
+            + _capped([_behind(v, max_lag, max_caught_up_age_ms) for v in behind], sep="; ")
             + ". Wait for "
             + ("it" if len(behind) == 1 else "them")
             + " to catch up (kafka-metadata-quorum.sh describe --replication), or check "
@@ -744,6 +1001,7 @@ class LagReport:
 
     changes: tuple[LagChange, ...]
     tolerance: int
+    unread: tuple[str, ...] = ()  # groups the last sample could not read in time
 
     @property
     def grown(self) -> tuple[LagChange, ...]:
@@ -774,9 +1032,20 @@ class LagReport:
 
     @property
     def notes(self) -> tuple[Reason, ...]:
-        new = [c.group for c in self.changes if c.before is None]
-        gone = [c.group for c in self.changes if c.after is None]
+        unread = set(self.unread)
+        new = [c.group for c in self.changes if c.before is None and c.group not in unread]
+        gone = [c.group for c in self.changes if c.after is None and c.group not in unread]
         out: list[Reason] = []
+        if self.unread:
+            out.append(
+                Reason(
+                    "consumer-lag-unread",
+                    f"lag not read in time for {_count(len(self.unread), 'group')}: "
+                    f"{_capped(list(self.unread))}; no growth computed for "
+                    f"{'it' if len(self.unread) == 1 else 'them'} this time.",
+                    self.unread,
+                )
+            )
         if new:
             out.append(
                 Reason(
@@ -805,13 +1074,22 @@ class LagReport:
         return "; ".join(str(r) for r in self.reasons)
 
 
-def lag_report(before: Mapping[str, int], after: Mapping[str, int], tolerance: int) -> LagReport:
-    """Compare total lag per group; growth above ``tolerance`` messages is reported."""
+def lag_report(
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+    tolerance: int,
+    unread: Collection[str] = (),
+) -> LagReport:
+    """Compare total lag per group; growth above ``tolerance`` messages is reported.
+
+    ``unread``: groups either sample could not read within its deadline
+    (``kafka_admin.LagReading.unread``); they are noted as such, not as new or gone.
+    """
     if tolerance < 0:
         raise ValueError(f"lag tolerance must be >= 0 messages, got {tolerance}")
     groups = sorted(set(before) | set(after))
     changes = tuple(LagChange(g, before.get(g), after.get(g)) for g in groups)
-    return LagReport(changes, tolerance)
+    return LagReport(changes, tolerance, tuple(sorted(set(unread))))
 
 
 def node_running_version(node_id: int, reported: str | None, version: str) -> Verdict:
@@ -851,19 +1129,23 @@ def controller_caught_up(quorum: QuorumStatus, node_id: int, max_lag: int) -> Ve
 
 __all__ = [
     "NAMED_LIMIT",
+    "ID_LIMIT",
     "ClusterSnapshot",
     "LagChange",
     "LagReport",
     "LagSample",
+    "PartitionLoader",
     "PartitionState",
     "QuorumStatus",
     "Reason",
+    "SnapshotIncomplete",
     "Stability",
     "Verdict",
     "VoterState",
     "can_restart",
     "can_restart_controller",
     "cluster_healthy",
+    "is_out_of_line",
     "controller_caught_up",
     "node_running_version",
     "lag_by_group",

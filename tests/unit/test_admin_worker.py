@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from types import SimpleNamespace
 
-from kafka_upgrade.admin_worker import AdminWorker, snapshot_from_json, snapshot_to_json
-from kafka_upgrade.health import ClusterSnapshot, PartitionState
-from kafka_upgrade.kafka_admin import KafkaUnavailable
+import pytest
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata
+
+from benchmarks.synthetic import CHILD_COMMAND as SYNTHETIC_CHILD
+from benchmarks.synthetic import ClusterSpec, spec_to_config
+from kafka_upgrade.admin_worker import (
+    AdminWorker,
+    lag_from_wire,
+    lag_to_wire,
+    partitions_to_wire,
+    rows_from_wire,
+    rows_to_wire,
+    serve,
+    snapshot_from_json,
+    snapshot_to_json,
+    summary_from_wire,
+)
+from kafka_upgrade.health import (
+    ClusterSnapshot,
+    PartitionState,
+    can_restart,
+    cluster_healthy,
+    lag_report,
+    node_recovered,
+)
+from kafka_upgrade.kafka_admin import KafkaUnavailable, consumer_lag
+from tests.unit.snapshots import cluster
 
 
 def test_snapshot_round_trips_through_json() -> None:
@@ -40,3 +70,250 @@ def test_a_hung_child_is_killed_and_replaced() -> None:
         assert worker._proc is None  # the next call starts a fresh child
     finally:
         worker.close()
+
+
+# ---------------------------------------------------------------------------
+# The summary protocol, in process: a fake AdminClient behind ``serve``
+# ---------------------------------------------------------------------------
+
+
+class MetadataAdmin:
+    """Answers Metadata and topic configs from a ``ClusterSnapshot`` (no Kafka)."""
+
+    def __init__(self, snapshot: ClusterSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def list_topics(self, timeout: float = -1) -> ClusterMetadata:
+        md = ClusterMetadata()
+        md.controller_id = self.snapshot.controller_id or -1
+        for b in self.snapshot.brokers:
+            md.brokers[b] = BrokerMetadata()
+        for p in self.snapshot.partitions:
+            tm = md.topics.setdefault(p.topic, TopicMetadata())
+            pm = PartitionMetadata()
+            pm.id, pm.replicas, pm.isrs = p.partition, list(p.replicas), list(p.isr)
+            pm.leader = -1 if p.leader is None else p.leader
+            tm.partitions[p.partition] = pm
+        return md
+
+    def describe_configs(self, resources: list, **_: object) -> dict:
+        min_isr = {p.topic: p.min_isr for p in self.snapshot.partitions}
+        out = {}
+        for r in resources:
+            future: Future = Future()
+            future.set_result({"min.insync.replicas": SimpleNamespace(value=str(min_isr[r.name]))})
+            out[r] = future
+        return out
+
+
+def lagging_snapshot() -> ClusterSnapshot:
+    return (
+        cluster(1, 2, 3, 4)
+        .topic("orders", partitions=6, rf=3, min_isr=2)
+        .topic("audit", partitions=2, rf=2, min_isr=2)
+        .lagging(2)
+        .controller(1)
+        .build()
+    )
+
+
+def converse(admin: object, *requests: dict) -> list[dict]:
+    replies = io.StringIO()
+    serve(admin, io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), replies)
+    return [json.loads(line) for line in replies.getvalue().splitlines()]
+
+
+def test_rows_round_trip_with_one_topic_table() -> None:
+    snap = lagging_snapshot()
+    wire = partitions_to_wire(snap.partitions)
+    assert sorted(t for t, _ in wire["topics"]) == ["audit", "orders"]
+    assert rows_from_wire(json.loads(json.dumps(wire))) == snap.partitions
+    # raw rows as the client gives them (lists, -1 already mapped to None by the reader)
+    raw = [("t", 0, [1, 2], [1], 1, 2), ("t", 1, [2, 1], [2, 1], None, 2)]
+    wire = json.loads(json.dumps(rows_to_wire(raw)))
+    assert wire["topics"] == [["t", 2]]
+    assert rows_from_wire(wire) == (
+        PartitionState("t", 0, (1, 2), (1,), 1, 2),
+        PartitionState("t", 1, (2, 1), (2, 1), None, 2),
+    )
+
+
+def test_observe_ships_the_partitions_out_of_line_and_those_of_the_named_nodes() -> None:
+    snap = lagging_snapshot()
+    (reply,) = converse(MetadataAdmin(snap), {"op": "observe", "nodes": [3]})
+    assert reply["ok"]
+    data = reply["data"]
+    assert data["partition_count"] == 8 and data["brokers"] == [1, 2, 3, 4]
+    summary = summary_from_wire(data)
+    assert summary.out_of_line == snap.out_of_line
+    assert summary.partitions_of(3) == snap.partitions_of(3)
+    assert summary.controller_id == 1
+    for node in (1, 2, 3, 4):
+        assert can_restart(summary, node, {1, 2, 3, 4}) == can_restart(snap, node, {1, 2, 3, 4})
+        assert node_recovered(summary, node, "v", "v", {1, 2, 3, 4}) == node_recovered(
+            snap, node, "v", "v", {1, 2, 3, 4}
+        )
+
+
+def test_loads_answer_from_the_last_observation_only() -> None:
+    snap = lagging_snapshot()
+    replies = converse(
+        MetadataAdmin(snap),
+        {"op": "observe"},
+        {"op": "partitions", "observation": 1, "node": 4},
+        {"op": "partitions", "observation": 1, "node": None},
+        {"op": "observe"},
+        {"op": "partitions", "observation": 1, "node": 4},
+        {"op": "nonsense"},
+        {"op": "snapshot"},
+    )
+    assert [r["ok"] for r in replies] == [True, True, True, True, False, False, True]
+    assert rows_from_wire(replies[1]["data"]) == snap.partitions_of(4)
+    assert rows_from_wire(replies[2]["data"]) == snap.partitions
+    assert replies[3]["data"]["observation"] == 2
+    assert "no longer held" in replies[4]["error"]
+    assert "unknown op" in replies[5]["error"]
+    assert snapshot_from_json(replies[6]["data"]) == snap
+
+
+# ---------------------------------------------------------------------------
+# Over a real pipe: the benchmarks' synthetic child speaks the same protocol
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic_worker() -> Iterator[tuple[AdminWorker, ClusterSpec]]:
+    spec = ClusterSpec(brokers=6, partitions=240, per_topic=40, scenario="broker-down")
+    worker = AdminWorker(spec_to_config(spec), timeout=120, command=SYNTHETIC_CHILD)
+    try:
+        yield worker, spec
+    finally:
+        worker.close()
+
+
+def test_summary_over_the_pipe_judges_like_the_complete_snapshot(synthetic_worker) -> None:  # noqa: ANN001
+    worker, spec = synthetic_worker
+    full = worker.full_snapshot()
+    summary = worker.snapshot()
+    assert not summary.complete and summary.partition_count == 240
+    assert 0 < len(summary.out_of_line) < 240
+    expected = spec.broker_ids
+    assert cluster_healthy(summary, expected) == cluster_healthy(full, expected)
+    for node in expected:
+        assert can_restart(summary, node, expected) == can_restart(full, node, expected)
+        assert node_recovered(summary, node, "v", "v", expected) == node_recovered(
+            full, node, "v", "v", expected
+        )
+    assert summary.awaiting_preferred_leader(spec.focus) == full.awaiting_preferred_leader(
+        spec.focus
+    )  # loaded from the child, same moment
+    assert summary.partitions == full.partitions
+
+
+def test_named_nodes_travel_with_the_snapshot_and_old_ones_expire(synthetic_worker) -> None:  # noqa: ANN001
+    worker, spec = synthetic_worker
+    with_node = worker.snapshot(nodes=[spec.next_node])
+    other = worker.snapshot()  # a newer observation: the first can load no more
+    full = worker.full_snapshot()
+    assert with_node.partitions_of(spec.next_node) == full.partitions_of(spec.next_node)
+    with pytest.raises(KafkaUnavailable, match="no longer held"):
+        with_node.partitions_of(1)
+    assert other.partitions_of(1) == full.partitions_of(1)
+    assert worker.pid is not None
+
+
+# ---------------------------------------------------------------------------
+# Consumer lag: bounded in time and requests whatever the number of groups
+# ---------------------------------------------------------------------------
+
+
+class LagAdmin:
+    """Groups with committed offsets; ``silent`` groups never answer, ``broken`` fail."""
+
+    def __init__(
+        self, groups: int, *, silent: set[str] = frozenset(), broken: set[str] = frozenset()
+    ) -> None:
+        self.groups = [f"g{i:04d}" for i in range(groups)]
+        self.silent, self.broken = silent, broken
+        self.requests: dict[str, int] = {"list_groups": 0, "offsets": 0, "list_offsets": 0}
+        self.max_tps_per_call = 0
+
+    @staticmethod
+    def _done(value: object) -> Future:
+        future: Future = Future()
+        future.set_result(value)
+        return future
+
+    def list_consumer_groups(self, **_: object) -> Future:
+        self.requests["list_groups"] += 1
+        return self._done(SimpleNamespace(valid=[SimpleNamespace(group_id=g) for g in self.groups]))
+
+    def list_consumer_group_offsets(self, request: list, **_: object) -> dict:
+        (req,) = request  # the client takes one group per call
+        self.requests["offsets"] += 1
+        group = req.group_id
+        future: Future = Future()
+        if group in self.broken:
+            future.set_exception(KafkaException("coordinator not available"))
+        elif group not in self.silent:
+            n = int(group[1:])
+            tps = [TopicPartition(f"t{n % 7}", p, 100) for p in range(3)]
+            future.set_result(SimpleNamespace(topic_partitions=tps))
+        return {group: future}
+
+    def list_offsets(self, request: dict, **_: object) -> dict:
+        self.requests["list_offsets"] += 1
+        self.max_tps_per_call = max(self.max_tps_per_call, len(request))
+        return {tp: self._done(SimpleNamespace(offset=150)) for tp in request}
+
+
+def test_lag_of_a_thousand_groups_in_bounded_requests() -> None:
+    admin = LagAdmin(1000)
+    reading = consumer_lag(admin, deadline_s=30, max_groups=1000, offsets_chunk=10)
+    assert len(reading.lags) == 1000 and set(reading.lags.values()) == {150}
+    assert reading.unread == () and reading.note is None
+    # 1 listing + 1 offset fetch per group + the 21 distinct partitions in chunks of 10
+    assert admin.requests == {"list_groups": 1, "offsets": 1000, "list_offsets": 3}
+    assert reading.requests == 1004 and admin.max_tps_per_call <= 10
+
+
+def test_lag_stops_at_its_deadline_and_names_what_it_did_not_read() -> None:
+    admin = LagAdmin(200, silent={"g0003", "g0150"}, broken={"g0007"})
+    started = time.monotonic()
+    reading = consumer_lag(admin, deadline_s=0.5, in_flight=8)
+    assert time.monotonic() - started < 2.0
+    assert reading.unread == ("g0003", "g0007", "g0150")
+    assert len(reading.lags) == 197
+    assert reading.note is not None
+    assert "read for 197 of 200 groups" in reading.note
+    assert "2 not answered within the 0.5 s deadline" in reading.note
+    assert "1 failed (e.g. g0007: " in reading.note
+
+
+def test_lag_caps_the_number_of_groups() -> None:
+    admin = LagAdmin(50)
+    reading = consumer_lag(admin, max_groups=20)
+    assert len(reading.lags) == 20 and len(reading.unread) == 30
+    assert admin.requests["offsets"] == 20
+    assert "30 over the cap of 20 groups per read" in (reading.note or "")
+    assert lag_from_wire(json.loads(json.dumps(lag_to_wire(reading)))) == reading.__class__(
+        reading.lags, reading.unread, reading.note, reading.requests, round(reading.seconds, 3)
+    )
+
+
+def test_a_cluster_that_lists_no_groups_is_unavailable() -> None:
+    class Down(LagAdmin):
+        def list_consumer_groups(self, **_: object) -> Future:
+            future: Future = Future()
+            future.set_exception(KafkaException("timed out"))
+            return future
+
+    with pytest.raises(KafkaUnavailable, match="could not be listed"):
+        consumer_lag(Down(3), deadline_s=1)
+
+
+def test_unread_groups_are_noted_not_reported_gone() -> None:
+    report = lag_report({"a": 1, "b": 2}, {"a": 1}, tolerance=10, unread=["b"])
+    rules = [n.rule for n in report.notes]
+    assert rules == ["consumer-lag-unread"]
+    assert "lag not read in time for 1 group: b" in report.notes[0].message
