@@ -10,6 +10,8 @@ Errors are translated where they enter:
   Retrying the step is reasonable.
 - ``HostKeyError``: the host key is unknown or changed. Never retried: an
   operator must check the host and its known_hosts entry.
+- ``LoginError``: the login was refused (user, key) or the key file cannot
+  be read. Never retried: the inventory or the node's authorized_keys is wrong.
 - A command that ran and exited non-zero is *not* an exception: it is a
   ``CommandResult`` with ``ok == False``; the caller decides what it means.
 """
@@ -17,6 +19,7 @@ Errors are translated where they enter:
 from __future__ import annotations
 
 import shlex
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from typing import Protocol
 import paramiko
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
+from paramiko.ssh_exception import NoValidConnectionsError
 
 from kafka_upgrade.inventory import Inventory, Node
 
@@ -42,6 +46,10 @@ class TransientRemoteError(RemoteError):
 
 class HostKeyError(RemoteError):
     """The node's host key is unknown or does not match known_hosts."""
+
+
+class LoginError(RemoteError):
+    """The SSH login was refused, or the key file cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,9 @@ class FabricRemote:
                 connect_kwargs: dict[str, object] = {
                     "look_for_keys": ssh.key_file is None,
                     "allow_agent": ssh.key_file is None,
+                    # A port that accepts but never speaks SSH fails within the
+                    # connect timeout, not paramiko's own 15 s.
+                    "banner_timeout": ssh.connect_timeout_s,
                 }
                 if ssh.key_file is not None:
                     connect_kwargs["key_filename"] = str(ssh.key_file)
@@ -163,29 +174,19 @@ class FabricRemote:
             raise TransientRemoteError(
                 f"node {node.id} ({node.host}): command did not finish within {timeout:.0f} s"
             ) from exc
-        except paramiko.BadHostKeyException:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             self._drop(node)
-            raise HostKeyError(
-                f"node {node.id} ({node.host}): host key does not match known_hosts "
-                f"{self._known_hosts()}; verify the host before updating the entry"
-            ) from None
-        except paramiko.SSHException as exc:
-            self._drop(node)
-            if "not found in known_hosts" in str(exc):
-                raise HostKeyError(
-                    f"node {node.id} ({node.host}): host key is not in {self._known_hosts()}; "
-                    "add it (ssh-keyscan, then verify the fingerprint) and retry"
-                ) from None
-            raise TransientRemoteError(f"node {node.id} ({node.host}): SSH failed: {exc}") from None
-        except (TimeoutError, OSError, EOFError) as exc:
-            self._drop(node)
-            raise TransientRemoteError(
-                f"node {node.id} ({node.host}:{self._inventory.ssh_port(node)}): "
-                f"cannot connect over SSH: {exc}"
-            ) from None
+            raise self._translate(node, exc) from None
         finally:
             for w in writers:
                 w.flush()
+        if result.exited == -1:
+            # paramiko closed the channel without an exit status: the connection dropped
+            # mid-command. Its (empty) output must never read as "no process" or "done".
+            self._drop(node)
+            raise TransientRemoteError(
+                f"node {node.id} ({node.host}): the SSH connection dropped while the command ran"
+            )
         return CommandResult(
             node_id=node.id,
             command=command,
@@ -193,6 +194,68 @@ class FabricRemote:
             stdout=result.stdout,
             stderr=result.stderr,
         )
+
+    def _translate(self, node: Node, exc: BaseException) -> RemoteError:
+        """A paramiko or socket error as the transport's error, in an operator's words."""
+        port = self._inventory.ssh_port(node)
+        where = f"node {node.id} ({node.host}:{port})"
+        known_hosts = self._known_hosts()
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return HostKeyError(
+                f"{where}: host key does not match the entry in known_hosts {known_hosts}: "
+                "the host was reinstalled, or it is not the host you think. Verify it, then "
+                f"replace the entry (ssh-keygen -R {_keyscan_host(node.host, port)} "
+                f"-f {known_hosts})"
+            )
+        if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
+            return HostKeyError(
+                f"{where}: host key is not in {known_hosts}; host keys are verified, never "
+                "accepted blindly. Fetch it, compare the fingerprint with the host's, then "
+                f"keep it: ssh-keyscan -p {port} {shlex.quote(node.host)} "
+                f">> {shlex.quote(str(known_hosts))}"
+            )
+        user = self._inventory.ssh_user(node)
+        key = self._inventory.ssh.key_file
+        if isinstance(exc, paramiko.AuthenticationException) and "timeout" in str(exc).lower():
+            return TransientRemoteError(f"{where}: the SSH login timed out ({exc})")
+        if isinstance(exc, paramiko.AuthenticationException):
+            with_key = f"the key {key}" if key is not None else "the agent's or default keys"
+            return LoginError(
+                f"{where}: SSH login as {user!r} with {with_key} was refused ({exc}): check "
+                "ssh.user and that the key is in the user's authorized_keys on the node"
+            )
+        if isinstance(exc, PermissionError | FileNotFoundError) and exc.filename:
+            return LoginError(f"{where}: cannot read {exc.filename}: {exc.strerror}")
+        if isinstance(exc, paramiko.SSHException) and "private key" in str(exc).lower():
+            return LoginError(f"{where}: cannot use the key {key}: {exc}")
+        timeout = self._inventory.ssh.connect_timeout_s
+        if isinstance(exc, paramiko.SSHException) and (
+            "protocol banner" in str(exc) or "No existing session" in str(exc)
+        ):
+            # paramiko says the latter when the handshake died under its login.
+            return TransientRemoteError(
+                f"{where}: something accepts connections there, but no SSH session came up "
+                f"within {timeout:.0f} s: check the SSH port (and that sshd is not overloaded)"
+            )
+        if isinstance(exc, paramiko.SSHException):
+            return TransientRemoteError(f"{where}: SSH failed: {exc}")
+        if isinstance(exc, socket.gaierror):
+            return TransientRemoteError(
+                f"{where}: host name {node.host} does not resolve ({exc.strerror}): check "
+                "the node's host"
+            )
+        if isinstance(exc, ConnectionRefusedError | NoValidConnectionsError):
+            return TransientRemoteError(
+                f"{where}: nothing accepts SSH connections there (connection refused): check "
+                "the host, the SSH port and that sshd runs"
+            )
+        if isinstance(exc, TimeoutError):
+            return TransientRemoteError(
+                f"{where}: no SSH answer within {timeout:.0f} s "
+                "(host unreachable or a firewall drops the connection): check the host and "
+                "the SSH port"
+            )
+        return TransientRemoteError(f"{where}: cannot connect over SSH: {exc}")
 
     def _drop(self, node: Node) -> None:
         with self._lock:
@@ -213,6 +276,11 @@ class FabricRemote:
         self.close()
 
 
+def _keyscan_host(host: str, port: int) -> str:
+    """How known_hosts names a host: ``host``, or ``'[host]:port'`` off port 22."""
+    return shlex.quote(host if port == 22 else f"[{host}]:{port}")
+
+
 def node_env(node: Node) -> dict[str, str]:
     """Environment for Kafka commands on a node (its own settings plus LOG_DIR)."""
     env = dict(node.env)
@@ -225,6 +293,7 @@ __all__ = [
     "CommandResult",
     "FabricRemote",
     "HostKeyError",
+    "LoginError",
     "Remote",
     "RemoteError",
     "TransientRemoteError",

@@ -194,6 +194,24 @@ class GateLimits:
     controller_caught_up_ms: int = 5000
 
 
+def unreachable_verdict(unreachable: Collection[int], node_id: int | None = None) -> Verdict:
+    """Brokers whose client listener refuses connections right now: their process is most
+    likely down, seconds before the cluster fences them (broker.session.timeout.ms)."""
+    down = sorted(set(unreachable) - {node_id})
+    if not down:
+        return Verdict.yes()
+    who = ", ".join(f"broker {b}" for b in down)
+    return Verdict.no(
+        Reason(
+            "broker-unreachable",
+            f"{who} {'refuses' if len(down) == 1 else 'refuse'} connections on its listener: its "
+            "Kafka process is probably down. Nothing else restarts until it is back; start it "
+            "or read its server.log.",
+            tuple(f"broker {b}" for b in down),
+        )
+    )
+
+
 def _quorum_missing(node_id: int) -> Verdict:
     return Verdict.no(
         Reason(
@@ -212,10 +230,13 @@ def restart_gate(
     expected_brokers: Collection[int],
     quorum: QuorumStatus | None = None,
     limits: GateLimits = GateLimits(),
+    unreachable: Collection[int] = (),
 ) -> Verdict:
     """May this node restart now? Brokers: partitions stay available; KRaft controllers:
-    a caught-up majority of voters remains; controller-only nodes: the cluster is healthy."""
+    a caught-up majority of voters remains; controller-only nodes: the cluster is healthy.
+    No other broker's listener may refuse connections."""
     verdicts = [
+        unreachable_verdict(unreachable, node_id),
         can_restart(snapshot, node_id, expected_brokers)
         if "broker" in roles
         else cluster_healthy(snapshot, expected_brokers)
@@ -241,9 +262,11 @@ def recovered_gate(
     expected_brokers: Collection[int],
     quorum: QuorumStatus | None = None,
     limits: GateLimits = GateLimits(),
+    unreachable: Collection[int] = (),
 ) -> Verdict:
     """Is this node back: on ``version``, registered and in every ISR (brokers), caught up
-    with the quorum (KRaft controllers), and the cluster healthy?"""
+    with the quorum (KRaft controllers), and the cluster healthy (no other broker's listener
+    refusing connections)?"""
     if "broker" in roles:
         verdicts = [node_recovered(snapshot, node_id, reported_version, version, expected_brokers)]
     else:
@@ -251,6 +274,7 @@ def recovered_gate(
             node_running_version(node_id, reported_version, version),
             cluster_healthy(snapshot, expected_brokers),
         ]
+    verdicts.append(unreachable_verdict(unreachable, node_id))
     if mode == "kraft" and "controller" in roles:
         verdicts.append(
             _quorum_missing(node_id)

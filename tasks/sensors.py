@@ -10,20 +10,27 @@ no other node is touched.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from kafka_upgrade.errors import UnsafeNow
+from kafka_upgrade.errors import StepFailed, UnsafeNow
 from kafka_upgrade.health import ClusterSnapshot, QuorumStatus, Stability, Verdict, cluster_healthy
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.kafka_cli import quorum_from_replication
 from kafka_upgrade.node_commands import parse_probe, probe_command
 from kafka_upgrade.remote import TransientRemoteError
-from kafka_upgrade.roll_plan import GateLimits, recovered_gate, restart_gate
+from kafka_upgrade.roll_plan import (
+    GateLimits,
+    recovered_gate,
+    restart_gate,
+    unreachable_verdict,
+)
 from tasks.context import UpgradeContext
 from tasks.kafka_tools import run_tool
 
@@ -89,6 +96,32 @@ def wait_cluster_healthy(ctx: UpgradeContext, label: str) -> int:
     )
 
 
+def unreachable_brokers(ctx: UpgradeContext, timeout: float = 0.5) -> set[int]:
+    """Brokers whose client listener (from bootstrap_servers, matched by host) refuses a TCP
+    connection right now. Seen within a poll, long before the cluster fences a dead broker."""
+    listeners = {}
+    for server in ctx.inventory.bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        for node in ctx.inventory.nodes:
+            if node.is_broker and node.host == host and port.isdigit():
+                listeners[node.id] = (host, int(port))
+
+    def refused(address: tuple[str, int]) -> bool:
+        try:
+            with socket.create_connection(address, timeout=timeout):
+                return False
+        except ConnectionRefusedError:
+            return True
+        except OSError:  # a timeout or a routing problem is not proof the process is down
+            return False
+
+    if not listeners:
+        return set()
+    with ThreadPoolExecutor(max_workers=min(32, len(listeners))) as pool:
+        results = dict(zip(listeners, pool.map(refused, listeners.values()), strict=True))
+    return {node_id for node_id, down in results.items() if down}
+
+
 def _limits(ctx: UpgradeContext) -> GateLimits:
     health = ctx.inventory.health
     return GateLimits(health.controller_max_lag, health.controller_caught_up_ms)
@@ -115,6 +148,7 @@ def wait_safe_to_restart(ctx: UpgradeContext, node_id: int, label: str) -> int:
             expected,
             _quorum_if_needed(ctx, node.roles),
             _limits(ctx),
+            unreachable_brokers(ctx),
         )
 
     return _watch(ctx, f"before restarting {label}", judge, ctx.inventory.timeouts.healthy_before_s)
@@ -138,6 +172,7 @@ def wait_recovered(ctx: UpgradeContext, node_id: int, label: str, version: str) 
             expected,
             _quorum_if_needed(ctx, node.roles),
             _limits(ctx),
+            unreachable_brokers(ctx),
         )
 
     timeout = ctx.inventory.timeouts.start_s + ctx.inventory.timeouts.recover_s
@@ -166,7 +201,18 @@ def watch_start(ctx: UpgradeContext, node_id: int, label: str) -> StartOutcome:
     seen_pid: int | None = None
     while True:
         elapsed = time.monotonic() - started
-        state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+        try:
+            probe = ctx.remote.run(node, probe_command(node), timeout=30)
+        except TransientRemoteError as exc:  # an unseen poll proves nothing either way
+            get_run_logger().warning("%s: cannot look at the node right now (%s)", label, exc)
+            if elapsed > limit:
+                return StartOutcome(False, elapsed, f"could not be observed for {limit:.0f} s")
+            time.sleep(1.0)
+            continue
+        state = parse_probe(probe.stdout) if probe.ok else None
+        if state is None:
+            time.sleep(1.0)
+            continue
         if state.process is None:
             # The start script execs the JVM at once: no process after 3 s means it died.
             if seen_pid is not None or elapsed > 3:
@@ -205,6 +251,10 @@ def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
     said = ""
     waiting: tuple = ()
     while time.monotonic() < deadline:
+        down = unreachable_brokers(ctx)
+        if down:  # say so now; the next node's gate holds the roll until it is back
+            logger.warning("%s", unreachable_verdict(down))
+            return -1
         try:
             waiting = _snapshot(ctx).awaiting_preferred_leader(node_id)
             if not waiting:
@@ -248,7 +298,14 @@ def record_lag(ctx: UpgradeContext, label: str) -> dict[str, int]:
 
 
 def read_quorum(ctx: UpgradeContext):  # type: ignore[no-untyped-def]
-    """The KRaft quorum as kafka-metadata-quorum.sh reports it (run on a live node)."""
-    replication = run_tool(ctx, "kafka-metadata-quorum.sh", ["describe", "--replication"])
+    """The KRaft quorum as kafka-metadata-quorum.sh reports it (run on a live node).
+
+    A quorum that no node can describe right now (an election under way) is an unseen
+    poll for the sensors, not a failed step.
+    """
+    try:
+        replication = run_tool(ctx, "kafka-metadata-quorum.sh", ["describe", "--replication"])
+    except StepFailed as exc:
+        raise KafkaUnavailable(f"the metadata quorum could not be read: {exc}") from None
     # Ages relative to the leader's own clock: skew between hosts cannot fake a lag.
     return quorum_from_replication(replication)

@@ -317,3 +317,13 @@ def test_recovered_gate(roles, reported, snapshot, quorum, ok, rules) -> None:  
     verdict = recovered_gate("kraft", roles, 2, reported, NEW, snapshot, {1, 2, 3}, quorum)
     assert verdict.ok is ok, str(verdict)
     assert set(rules) <= set(verdict.rules)
+
+
+def test_a_broker_whose_listener_refuses_is_named_by_both_gates() -> None:
+    snapshot = HEALTHY.build()
+    before = restart_gate("kraft", BROKER, 2, snapshot, {1, 2, 3}, None, unreachable={3})
+    assert before.rules == ("broker-unreachable",)
+    assert "broker 3 refuses connections" in before.reasons[0].message
+    after = recovered_gate("zk", BROKER, 2, NEW, NEW, snapshot, {1, 2, 3}, unreachable={2, 3})
+    assert after.rules == ("broker-unreachable",)  # the node itself is judged by its own rules
+    assert restart_gate("zk", BROKER, 2, snapshot, {1, 2, 3}, unreachable={2}).ok
