@@ -1,32 +1,37 @@
 # kafka-upgrade: `make demo` upgrades a local real Kafka cluster; `make test` runs the suite.
 SHELL := /bin/bash
-UV ?= uv
 MODE ?= kraft
 PY := .venv/bin/python
+# Installs what a fresh Debian machine lacks (uv, sshd, Maven, ...) and the venv;
+# quiet and instant when everything is there. `UV=...` picks a uv.
+BOOTSTRAP := UV="$(UV)" scripts/bootstrap.sh
 
-.PHONY: install demo serve test unit integration lint fmt clean
+.PHONY: install demo serve test unit integration lint fmt clean bench
 
-.venv/.synced: pyproject.toml uv.lock
-	@$(UV) --version >/dev/null 2>&1 || { echo "uv is missing: pip install uv (or see README)"; exit 1; }
-	$(UV) sync --frozen -p 3.11
-	@touch $@
+install:
+	@$(BOOTSTRAP) install
 
-install: .venv/.synced
-
-demo: install
+demo:
+	@$(BOOTSTRAP) demo
 	MODE=$(MODE) $(PY) -m kafka_upgrade.demo
 
 serve: install
 	$(PY) -m kafka_upgrade.cli serve $(SERVE_ARGS)
 
-test: install
+test:
+	@$(BOOTSTRAP) test
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=1800 tests
 
 unit: install
 	$(PY) -m pytest -q tests/unit
 
-integration: install
+integration:
+	@$(BOOTSTRAP) test
 	$(PY) -m pytest -q -m integration tests
+
+# Benchmarks (benchmarks/README.md): figures side by side, then name=value headlines.
+bench: install
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 lint: install
 	.venv/bin/ruff check .

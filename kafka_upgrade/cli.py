@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kafka_upgrade import __version__
+
+if TYPE_CHECKING:
+    from kafka_upgrade.inventory import Inventory
 
 app = typer.Typer(no_args_is_help=True, help="Zero-downtime rolling upgrades of Apache Kafka.")
 dist_app = typer.Typer(no_args_is_help=True, help="Kafka distributions in the local cache.")
@@ -21,7 +28,7 @@ sandbox_app = typer.Typer(
 app.add_typer(dist_app, name="dist")
 app.add_typer(sandbox_app, name="sandbox")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -40,9 +47,60 @@ def main(
     """Zero-downtime rolling upgrades of Apache Kafka clusters, orchestrated by Prefect."""
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code=1)
+# Exit codes: 0 done; 1 the run (or a command) failed; 2 bad input, refused before
+# anything was touched; 3 the upgrade was rejected or its approval timed out.
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print ``error: message`` once (no markup read from the message) and exit."""
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code=code)
+
+
+def _say(message: str) -> None:
+    """Print text as it is: brackets in it (patterns, [rule-ids]) are not markup."""
+    console.print(escape(message))
+
+
+def _refuse(message: str) -> NoReturn:
+    """Bad input: nothing was touched; exit 2."""
+    _fail(message, EXIT_BAD_INPUT)
+
+
+def check_before_starting(
+    inventory_path: Path,
+    to: str | None,
+    purpose: Literal["upgrade", "rollback"],
+    *,
+    remote: bool = True,
+    files: bool = True,
+) -> tuple[Inventory, str]:
+    """Refuse bad input before any Prefect server starts: (the inventory, the run's version).
+
+    Local checks first (the inventory's schema, ``--to``, the version path, the
+    SSH key and known_hosts files, the client settings), then, with ``remote``,
+    every node over SSH and the bootstrap servers, each within
+    ``ssh.connect_timeout_s``. Any problem: one ``error:`` message, exit 2.
+    """
+    from kafka_upgrade.early_checks import summarize
+    from kafka_upgrade.early_probes import check_local, check_remote
+    from kafka_upgrade.inventory import InventoryError, load_inventory
+
+    try:
+        inventory = load_inventory(inventory_path)
+    except InventoryError as exc:
+        _refuse(str(exc))
+    version, problems = check_local(inventory, to, purpose, files=files)
+    if problems:
+        _refuse(summarize(problems))
+    assert version is not None
+    if remote:
+        problems = check_remote(inventory, version, purpose)
+        if problems:
+            _refuse(summarize(problems))
+    return inventory, version
 
 
 @dist_app.command("fetch")
@@ -57,7 +115,7 @@ def dist_fetch(
     from kafka_upgrade import dist
 
     try:
-        path = dist.fetch(version, cache=cache, log=lambda m: console.print(m))
+        path = dist.fetch(version, cache=cache, log=_say)
     except dist.DistError as exc:
         _fail(str(exc))
     typer.echo(str(path))
@@ -81,15 +139,31 @@ def sandbox_up(
         list[str] | None,  # noqa: UP007
         typer.Option(help="Extra versions to pre-stage on every node (default: the pair's new)."),
     ] = None,
+    owner_pid: Annotated[
+        int | None,  # noqa: UP007
+        typer.Option(
+            envvar="KAFKA_UPGRADE_SANDBOX_OWNER_PID",
+            help="Tie the sandbox to process PID (a CI job, a test session): once that "
+            "process has ended, the next `sandbox up` of this name takes it down. "
+            "Default: the sandbox stays until `sandbox down`.",
+        ),
+    ] = None,
 ) -> None:
-    """Start a local cluster whose nodes look like production hosts."""
+    """Start a local cluster whose nodes look like production hosts.
+
+    A sandbox of this name left by a process that died is taken down first.
+    """
     from kafka_upgrade.dist import DistError
+    from kafka_upgrade.process_id import observe
     from kafka_upgrade.sandbox import cluster
     from kafka_upgrade.sandbox.layout import SandboxSpecError
     from kafka_upgrade.sandbox.sshd import SshdError
 
     if mode not in ("zk", "kraft"):
-        _fail(f"--mode {mode!r}: choose 'zk' or 'kraft'")
+        _refuse(f"--mode {mode!r}: choose 'zk' or 'kraft'")
+    owner = observe(owner_pid) if owner_pid is not None else None
+    if owner_pid is not None and owner is None:
+        _refuse(f"--owner-pid {owner_pid}: no such process is running")
     try:
         inventory = cluster.up(
             name,
@@ -98,12 +172,13 @@ def sandbox_up(
             nodes=nodes,
             controllers=controllers,
             stage=stage,
-            log=lambda m: console.print(m),
+            log=_say,
+            owner=owner,
         )
     except (cluster.SandboxError, SandboxSpecError, SshdError, DistError) as exc:
         _fail(str(exc))
     typer.echo(str(cluster.sandbox_dir(name) / "inventory.yaml"))
-    console.print(f"bootstrap servers: {inventory.bootstrap_servers}")
+    _say(f"bootstrap servers: {inventory.bootstrap_servers}")
 
 
 @sandbox_app.command("status")
@@ -150,7 +225,7 @@ def sandbox_down(
     from kafka_upgrade.sandbox import cluster
 
     try:
-        cluster.down(name, keep_files=keep_files, log=lambda m: console.print(m))
+        cluster.down(name, keep_files=keep_files, log=_say)
     except cluster.SandboxError as exc:
         _fail(str(exc))
 
@@ -166,26 +241,95 @@ def run(
         bool, typer.Option(help="Start each next phase without waiting for a human.")
     ] = False,
 ) -> None:
-    """Run the full upgrade on a temporary Prefect server; non-zero exit on failure or reject."""
+    """Run the full upgrade on a temporary Prefect server.
+
+    Exit 0 when done, 1 when the run failed, 2 for bad input (refused before
+    anything was touched), 3 when rejected or the approval timed out.
+    """
+    check_before_starting(inventory, to, "upgrade")
     from deployments.local_run import run_upgrade
     from deployments.local_server import ServerError, server_for_run
-    from kafka_upgrade.inventory import InventoryError, load_inventory
 
     try:
-        load_inventory(inventory)
-    except InventoryError as exc:
-        _fail(str(exc))
-    try:
-        with server_for_run() as server:
+        with server_for_run() as server, _bad_input_quiet_on_console():
             console.print(f"Prefect UI: {server.ui_url}")
             outcome = run_upgrade(
-                server, str(inventory.resolve()), to, auto_approve, say=lambda m: console.print(m)
+                server,
+                str(inventory.resolve()),
+                to,
+                auto_approve,
+                say=_say,
             )
     except ServerError as exc:
         _fail(str(exc))
+    _finish(outcome)
+
+
+@app.command("rollback")
+def rollback(
+    inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
+) -> None:
+    """Put every node back on the inventory's current version (rollback-binaries), while that
+    is still safe; the same guards, table and exit codes as `run`."""
+    check_before_starting(inventory, None, "rollback")
+    from deployments.local_run import run_rollback
+    from deployments.local_server import ServerError, server_for_run
+
+    try:
+        with server_for_run() as server, _bad_input_quiet_on_console():
+            console.print(f"Prefect UI: {server.ui_url}")
+            outcome = run_rollback(server, str(inventory.resolve()), say=_say)
+    except ServerError as exc:
+        _fail(str(exc))
+    _finish(outcome)
+
+
+# How a flow run that raised BadInput reports itself (Prefect's state message).
+_BAD_INPUT_STATE = "Flow run encountered an exception: BadInput: "
+
+
+class _QuietBadInput(logging.Filter):
+    """Keep a flow's BadInput off the console; the Prefect run log still has it all.
+
+    The engines log the exception with its traceback, then "Finished in state
+    Failed(... BadInput: ...)", for the flow (and a task that raised it); the CLI
+    prints the message itself, once.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ == "BadInput":
+            return False
+        return "BadInput: " not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _bad_input_quiet_on_console() -> Iterator[None]:
+    """Filter the console handlers (Prefect's are on the root logger) for this run."""
+    quiet = _QuietBadInput()
+    handlers = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+def _finish(outcome) -> None:  # noqa: ANN001 - deployments.local_run.RunOutcome
+    if outcome.state == "FAILED" and outcome.message.startswith(_BAD_INPUT_STATE):
+        # Preflight refused inside the flow: bad input, nothing was touched.
+        _refuse(outcome.message[len(_BAD_INPUT_STATE) :])
     print_upgrade(outcome.records)
     style = "green" if outcome.exit_code == 0 else "red"
-    console.print(f"[{style}]{outcome.state}[/]: {outcome.message}")
+    console.print(f"[{style}]{outcome.state}[/]: {escape(outcome.message)}")
     if outcome.phase_seconds:
         console.print(
             "phase times: " + ", ".join(f"{k} {v:.0f} s" for k, v in outcome.phase_seconds.items())
@@ -199,7 +343,7 @@ def print_upgrade(records: list[dict]) -> None:
         table.add_column(column)
     for r in records:
         lag = "/".join("-" if r.get(k) is None else str(r[k]) for k in ("lag_before", "lag_after"))
-        table.add_row(
+        cells = (
             r["phase"],
             r.get("label") or str(r["node_id"]),
             r["action"],
@@ -209,6 +353,7 @@ def print_upgrade(records: list[dict]) -> None:
             lag,
             r["reason"],
         )
+        table.add_row(*(escape(str(c)) for c in cells))  # "[rule-id] ..." is text
     _wide().print(table)
 
 

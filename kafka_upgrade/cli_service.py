@@ -10,7 +10,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,9 +20,15 @@ from rich.table import Table
 console = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` once and exit (1: the command failed)."""
     console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=code)
+
+
+def _refuse(message: str) -> NoReturn:
+    """Bad input, refused before anything was asked of the server: exit 2."""
+    _fail(message, code=2)
 
 
 def _say(message: str) -> None:
@@ -113,7 +119,7 @@ def deploy(
 
     api_url = (os.environ.get("PREFECT_API_URL") or "").rstrip("/")
     if not api_url:
-        _fail("deploy needs PREFECT_API_URL (e.g. http://prefect-host:4200/api)")
+        _refuse("deploy needs PREFECT_API_URL (e.g. http://prefect-host:4200/api)")
     if not _healthy(api_url):
         _fail(f"PREFECT_API_URL={api_url} does not answer; start the server first")
     ui_url = api_url[: -len("/api")] if api_url.endswith("/api") else api_url
@@ -123,22 +129,31 @@ def deploy(
     setup(PrefectServer(api_url=api_url, ui_url=ui_url), opts, _say)
 
 
-def _cluster_and_name(inventory: Path | None, cluster: str | None) -> tuple[str, str]:
-    """(the request's cluster value, the cluster's name for tags), checked locally."""
+def _cluster_and_name(inventory: Path | None, cluster: str | None, to: str) -> tuple[str, str]:
+    """(the request's cluster value, the cluster's name for tags), checked locally.
+
+    An inventory given here is checked as ``run`` checks it, except for what
+    only the worker can see (its files, its network).
+    """
+    from kafka_upgrade.early_checks import summarize
+    from kafka_upgrade.early_probes import check_local
     from kafka_upgrade.inventory import InventoryError, load_inventory
     from kafka_upgrade.requests import looks_like_path
 
     if (inventory is None) == (cluster is None):
-        _fail("give exactly one of --inventory PATH or --cluster NAME")
+        _refuse("give exactly one of --inventory PATH or --cluster NAME")
     if inventory is not None:
         try:
-            name = load_inventory(inventory).cluster
+            loaded = load_inventory(inventory)
         except InventoryError as exc:
-            _fail(str(exc))
-        return str(inventory.resolve()), name
+            _refuse(str(exc))
+        _, problems = check_local(loaded, to, "upgrade", files=False)
+        if problems:
+            _refuse(summarize(problems))
+        return str(inventory.resolve()), loaded.cluster
     assert cluster is not None
     if looks_like_path(cluster):
-        _fail("--cluster takes a cluster name; use --inventory for a file")
+        _refuse("--cluster takes a cluster name; use --inventory for a file")
     return cluster, cluster
 
 
@@ -176,17 +191,17 @@ def trigger(
     try:
         parse_version(to)
     except ValueError as exc:
-        _fail(f"--to: {exc}")
+        _refuse(f"--to: {exc}")
     when = None
     if at is not None:
         try:
             when = datetime.fromisoformat(at.replace("Z", "+00:00"))
         except ValueError:
-            _fail(f"--at {at!r} is not an ISO 8601 time; write e.g. 2026-12-01T02:00:00Z")
+            _refuse(f"--at {at!r} is not an ISO 8601 time; write e.g. 2026-12-01T02:00:00Z")
         if when.tzinfo is None:
-            _fail(f"--at {at!r} has no time zone; add Z for UTC or an offset like +01:00")
+            _refuse(f"--at {at!r} has no time zone; add Z for UTC or an offset like +01:00")
         when = when.astimezone(UTC)
-    value, name = _cluster_and_name(inventory, cluster)
+    value, name = _cluster_and_name(inventory, cluster, to)
     extra: dict = {}
     if cluster_wait_s is not None:
         extra["cluster_wait_s"] = cluster_wait_s

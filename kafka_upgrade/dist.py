@@ -59,6 +59,10 @@ DEFAULT_CACHE: Path = Path(
 URL_ENV = "KAFKA_UPGRADE_DIST_URL"
 SCALA_BINARY = "2.13"
 MARKER = ".kafka-upgrade-complete"
+# Bumped whenever the generated bin/ scripts change: a cached install built by
+# Maven with older scripts gets them rewritten on its next fetch (2: paths with
+# spaces are passed as single words).
+SCRIPTS_REVISION = 2
 
 # 4.x publishes log4j-core/api but no SLF4J binding, so without this the broker
 # (which logs through SLF4J 1.7) silently logs nothing.
@@ -265,11 +269,14 @@ def select_layout(version: str, classes: Iterable[str]) -> Layout:
     return Layout(version=version, log4j2=log4j2, zookeeper=zookeeper, tools=tools)
 
 
-def _log4j_opt(layout: Layout, config_file: str) -> str:
-    """The JVM option selecting ``config/<config_file>`` (``$base`` expanded by bash)."""
+def _log4j_opt(layout: Layout, path: str) -> str:
+    """The JVM option selecting the log config at ``path`` (expanded by bash).
+
+    Always passed as one quoted word: an install path may contain spaces.
+    """
     if layout.log4j2:
-        return f"-Dlog4j2.configurationFile=$base/config/{config_file}"
-    return f"-Dlog4j.configuration=file:$base/config/{config_file}"
+        return f"-Dlog4j2.configurationFile={path}"
+    return f"-Dlog4j.configuration=file:{path}"
 
 
 def _log_config_names(layout: Layout) -> tuple[str, str, str]:
@@ -295,18 +302,25 @@ if [ $# -lt 1 ]; then
   exit 1
 fi
 {_BASE}
-LOG_DIR=${{LOG_DIR:-$base/logs}}
+LOG_DIR="${{LOG_DIR:-$base/logs}}"
 if [ -n "${{JAVA_HOME:-}}" ]; then JAVA="$JAVA_HOME/bin/java"; else JAVA=java; fi
 
 KAFKA_HEAP_OPTS=${{KAFKA_HEAP_OPTS:--Xmx256M}}
 KAFKA_JVM_PERFORMANCE_OPTS=${{KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC \
 -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
 -Djava.awt.headless=true}}
-if [ -z "${{KAFKA_LOG4J_OPTS:-}}" ]; then
-  # No config chosen by a start script: this is a tool, log WARN to stderr only.
-  KAFKA_LOG4J_OPTS="{_log4j_opt(layout, tools_log)}"
-else
+# Paths stay single quoted words (an install dir may contain spaces); only the
+# operator's KAFKA_*_OPTS strings are split into options, like upstream.
+if [ -n "${{KAFKA_LOG4J_OPTS:-}}" ]; then
   mkdir -p "$LOG_DIR"
+  log4j_arg=
+elif [ -n "${{KAFKA_LOG4J_CONFIG:-}}" ]; then
+  # A start script chose the server's log config.
+  mkdir -p "$LOG_DIR"
+  log4j_arg="{_log4j_opt(layout, "$KAFKA_LOG4J_CONFIG")}"
+else
+  # A tool: log WARN to stderr only.
+  log4j_arg="{_log4j_opt(layout, f"$base/config/{tools_log}")}"
 fi
 KAFKA_JMX_OPTS=${{KAFKA_JMX_OPTS:-}}
 if [ -n "${{JMX_PORT:-}}" ]; then
@@ -318,8 +332,8 @@ fi
 # The option variables are word-split on purpose (like upstream); no globbing of them.
 set -f
 exec "$JAVA" $KAFKA_HEAP_OPTS $KAFKA_JVM_PERFORMANCE_OPTS ${{KAFKA_GC_LOG_OPTS:-}} \\
-  $KAFKA_JMX_OPTS "-Dkafka.logs.dir=$LOG_DIR" $KAFKA_LOG4J_OPTS \\
-  -cp "$base/libs/*" ${{KAFKA_OPTS:-}} "$@"
+  $KAFKA_JMX_OPTS "-Dkafka.logs.dir=$LOG_DIR" ${{KAFKA_LOG4J_OPTS:-}} \\
+  ${{log4j_arg:+"$log4j_arg"}} -cp "$base/libs/*" ${{KAFKA_OPTS:-}} "$@"
 """
 
 
@@ -335,9 +349,10 @@ if [ $# -lt 1 ]; then
   exit 1
 fi
 {_BASE}
-export LOG_DIR=${{LOG_DIR:-$base/logs}}
+export LOG_DIR="${{LOG_DIR:-$base/logs}}"
 export KAFKA_HEAP_OPTS=${{KAFKA_HEAP_OPTS:-{heap}}}
-export KAFKA_LOG4J_OPTS=${{KAFKA_LOG4J_OPTS:-{_log4j_opt(layout, log_config)}}}
+# kafka-run-class.sh passes it as one word (KAFKA_LOG4J_OPTS, when set, wins).
+export KAFKA_LOG4J_CONFIG="${{KAFKA_LOG4J_CONFIG:-$base/config/{log_config}}}"
 
 if [ "$1" = "-daemon" ]; then
   shift
@@ -570,6 +585,10 @@ def fetch(version: str, cache: Path | None = None, log: Callable[[str], None] = 
     cache = Path(cache if cache is not None else DEFAULT_CACHE).expanduser()
     dest = cache / name
     if is_complete(dest):
+        if _scripts_outdated(dest):
+            with _locked(cache / f".{name}.lock", log, version):
+                if _scripts_outdated(dest):
+                    _refresh_scripts(dest, version, log)
         return dest
 
     try:
@@ -726,7 +745,47 @@ def _build_from_tarball(version: str, url: str, work: Path, log: Callable[[str],
 def _finish(out: Path, version: str, source: str) -> None:
     (out / "VERSION").write_text(version + "\n")
     # Last write: its presence is what is_complete() trusts.
-    (out / MARKER).write_text(f"version={version}\nsource={source}\n")
+    (out / MARKER).write_text(_marker_text(version, source))
+
+
+def _marker_text(version: str, source: str) -> str:
+    scripts = f"scripts={SCRIPTS_REVISION}\n" if source == "maven" else ""
+    return f"version={version}\nsource={source}\n{scripts}"
+
+
+def _scripts_outdated(path: Path) -> bool:
+    """A Maven-built install whose generated scripts predate ``SCRIPTS_REVISION``."""
+    try:
+        text = (path / MARKER).read_text()
+    except OSError:
+        return False
+    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    if fields.get("source") != "maven":
+        return False
+    try:
+        return int(fields.get("scripts", "1")) < SCRIPTS_REVISION
+    except ValueError:
+        return True
+
+
+def _refresh_scripts(path: Path, version: str, log: Callable[[str], None]) -> None:
+    """Rewrite a cached install's generated scripts, each replaced atomically.
+
+    Nodes may run from this install: a script being read by bash keeps its
+    old inode, the next start reads the new one.
+    """
+    layout = select_layout(version, _classes_in(sorted((path / "libs").glob("*.jar"))))
+    for fname, text in render_bin(layout).items():
+        _replace_file(path / "bin" / fname, text, 0o755)
+    _replace_file(path / MARKER, _marker_text(version, "maven"), 0o644)
+    log(f"Kafka {version}: rewrote the generated scripts in {path / 'bin'}")
+
+
+def _replace_file(path: Path, text: str, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    tmp.replace(path)
 
 
 def _write_files(directory: Path, files: Mapping[str, str], mode: int) -> None:

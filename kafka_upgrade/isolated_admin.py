@@ -166,12 +166,83 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+# librdkafka error codes after which trying longer changes nothing.
+_DECISIVE = ("_AUTHENTICATION", "_SSL", "_ALL_BROKERS_DOWN", "_RESOLVE", "_UNSUPPORTED_FEATURE")
+
+
+def probe(
+    config: dict[str, str], timeout: float, startup_grace: float = STARTUP_GRACE_S
+) -> dict[str, Any]:
+    """Does a metadata request to the bootstrap servers succeed within ``timeout``?
+
+    ``{"ok", "broker_ids", "errors", "exception", "timed_out", "seconds"}``;
+    ``errors`` are librdkafka's error callbacks as ``"CODE: text"``, for
+    ``kafka_upgrade.early_checks.bootstrap_problem`` to classify. It stops
+    early on an answer that waiting would not change (refused, bad login).
+    """
+    return call("probe", config, {"timeout": timeout}, limit=timeout + startup_grace)
+
+
+def _probe(config: dict[str, str], timeout: float) -> dict[str, Any]:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    started = time.monotonic()
+    errors: list[str] = []
+
+    def on_error(err: Any) -> None:
+        # "(after 0ms in state CONNECT)" differs on every retry; keep each cause once.
+        text = f"{err.name()}: {err.str()}".split(" (after ", 1)[0]
+        if text not in errors and len(errors) < 20:
+            errors.append(text)
+
+    admin = AdminClient(
+        {
+            **config,
+            "error_cb": on_error,
+            "log_level": 0,
+            "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
+        }
+    )
+    deadline = started + timeout
+    exception: str | None = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            metadata = admin.list_topics(timeout=min(0.5, remaining))
+            return {
+                "ok": True,
+                "broker_ids": sorted(metadata.brokers),
+                "errors": errors,
+                "seconds": time.monotonic() - started,
+            }
+        except KafkaException as exc:
+            exception = str(exc)
+        admin.poll(0)
+        if any(e.startswith(_DECISIVE) for e in errors) or any(
+            f"code={code}," in (exception or "") for code in _DECISIVE
+        ):
+            break
+    return {
+        "ok": False,
+        "broker_ids": [],
+        "errors": errors,
+        "exception": exception,
+        "timed_out": time.monotonic() >= deadline,
+        "seconds": time.monotonic() - started,
+    }
+
+
 def _answer(op: str, config: dict[str, str], args: dict[str, Any]) -> Any:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from kafka_upgrade import kafka_admin
 
+    if op == "probe":
+        return _probe(config, args["timeout"])
     admin = AdminClient({**config, "log_level": 0})
     if op == "wait_for_brokers":
         seen = kafka_admin.wait_for_brokers(

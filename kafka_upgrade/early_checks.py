@@ -1,0 +1,546 @@
+"""Bad input refused in seconds, before any Prefect server starts: the pure half.
+
+``kafka-upgrade run`` / ``rollback`` / ``trigger`` ask these before they start
+anything. Everything here decides from facts the caller gathered
+(``kafka_upgrade.early_probes`` gathers them: file states, what SSH and the
+bootstrap probe saw), so each rule is a table test.
+
+Local (``local_problems``), in this order:
+
+1. ``--to`` is a release version MAJOR.MINOR.PATCH; a target is chosen at all.
+2. The version path (``check_upgrade_path`` with the versions the inventory
+   states): no downgrade, no ZooKeeper cluster onto 4.x, one major at a time.
+3. The files this machine reads: ``ssh.key_file``, ``ssh.known_hosts``
+   (host keys are verified, so it must exist), the client's SSL files.
+4. The Kafka client settings hang together (SASL needs a mechanism and
+   credentials; SASL settings without a SASL protocol) and every bootstrap
+   server is ``host:port``.
+
+Remote (``ssh_problem``, ``node_check_problems``, ``bootstrap_problem``): one
+sentence per node or address for what the quick probes saw: the SSH login
+(host key, refused, silent, login), the version staged, server.properties
+readable, a running node on neither the current nor the target version; and
+the bootstrap servers, where librdkafka's errors tell "nothing listens on
+host:port" from "that listener is not a SASL listener" or "refused the login".
+
+Every finding is a ``Problem``: the field or node it concerns and what to do.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from kafka_upgrade.inventory import Inventory, KafkaClientSettings, Node
+from kafka_upgrade.upgrade_path import check_upgrade_path, parse_version
+
+Purpose = Literal["upgrade", "rollback"]
+
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
+# Mechanisms that log in with sasl_username / sasl_password.
+PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One piece of bad input: ``subject`` is the field or node, ``detail`` what to do."""
+
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.detail}"
+
+
+def summarize(problems: Sequence[Problem]) -> str:
+    """One message for the console: the problem itself, or a list of them."""
+    if len(problems) == 1:
+        return str(problems[0])
+    return f"{len(problems)} problems; nothing was touched:\n" + "\n".join(
+        f"  - {p}" for p in problems
+    )
+
+
+# --------------------------------------------------------------------------- local
+
+
+def target_problems(
+    inventory_target: str | None, to: str | None
+) -> tuple[str | None, list[Problem]]:
+    """The target version a run would use, or the problem with it."""
+    if to is not None:
+        try:
+            parse_version(to)
+        except ValueError:
+            hint = ""
+            if re.fullmatch(r"\d+\.\d+", to.strip()):
+                hint = f" (a release, not a feature level: e.g. {to.strip()}.0)"
+            return None, [
+                Problem(
+                    "--to",
+                    f"{to!r} is not a Kafka release version: write MAJOR.MINOR.PATCH{hint}, "
+                    "e.g. 4.1.1",
+                )
+            ]
+        return to.strip(), []
+    if not inventory_target:
+        return None, [
+            Problem(
+                "target_version",
+                "no target version: pass --to VERSION or set target_version in the inventory",
+            )
+        ]
+    return inventory_target, []
+
+
+def path_problems(current: str, target: str, mode: str, subject: str) -> list[Problem]:
+    """The version rules of ``check_upgrade_path``, with what the inventory states."""
+    verdict = check_upgrade_path(current, target, mode)  # type: ignore[arg-type]
+    return [
+        Problem(subject, f"upgrade {current} -> {target} refused: {reason}")
+        for reason in verdict.reasons
+    ]
+
+
+class FileState(enum.Enum):
+    OK = "ok"
+    MISSING = "does not exist"
+    NOT_A_FILE = "is not a regular file"
+    UNREADABLE = "cannot be read by this user"
+
+
+FileFacts = Callable[[Path], FileState]
+
+
+def known_hosts_path(inventory: Inventory, home: Path) -> Path:
+    return inventory.ssh.known_hosts or home / ".ssh" / "known_hosts"
+
+
+def _keyscan_line(inventory: Inventory, known_hosts: Path) -> str:
+    """The command that fetches every node's host key (to be verified, then kept)."""
+    by_port: dict[int, list[str]] = {}
+    for node in inventory.nodes:
+        hosts = by_port.setdefault(inventory.ssh_port(node), [])
+        if node.host not in hosts:
+            hosts.append(node.host)
+    parts = [
+        f"ssh-keyscan -p {port} {' '.join(shlex.quote(h) for h in hosts)}"
+        for port, hosts in sorted(by_port.items())
+    ]
+    target = shlex.quote(str(known_hosts))
+    return "; ".join(f"{p} >> {target}" for p in parts)
+
+
+def file_problems(inventory: Inventory, facts: FileFacts, home: Path) -> list[Problem]:
+    """The files this machine reads before and during the run."""
+    problems: list[Problem] = []
+    ssh = inventory.ssh
+    if ssh.key_file is not None:
+        state = facts(ssh.key_file)
+        if state is not FileState.OK:
+            problems.append(
+                Problem(
+                    "ssh.key_file",
+                    f"{ssh.key_file} {state.value}: point ssh.key_file at the private key "
+                    "that logs in to the nodes",
+                )
+            )
+    known_hosts = known_hosts_path(inventory, home)
+    state = facts(known_hosts)
+    if state is FileState.MISSING:
+        problems.append(
+            Problem(
+                "ssh.known_hosts",
+                f"{known_hosts} does not exist; host keys are verified against it, never "
+                "accepted blindly. Fetch them, compare the fingerprints with the hosts', "
+                f"then keep them: {_keyscan_line(inventory, known_hosts)}",
+            )
+        )
+    elif state is not FileState.OK:
+        problems.append(Problem("ssh.known_hosts", f"{known_hosts} {state.value}"))
+    kafka = inventory.kafka
+    for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
+        path: Path | None = getattr(kafka, name)
+        if path is None:
+            continue
+        state = facts(path)
+        if state is not FileState.OK:
+            problems.append(Problem(f"kafka.{name}", f"{path} {state.value} on this machine"))
+    return problems
+
+
+def kafka_settings_problems(kafka: KafkaClientSettings) -> list[Problem]:
+    """Client settings that cannot work together, whatever the cluster says."""
+    problems: list[Problem] = []
+    sasl = kafka.security_protocol.startswith("SASL_")
+    given = [
+        name
+        for name in ("sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_block")
+        if getattr(kafka, name) is not None
+    ]
+    if not sasl:
+        if given:
+            problems.append(
+                Problem(
+                    "kafka.security_protocol",
+                    f"is {kafka.security_protocol} but {', '.join('kafka.' + g for g in given)} "
+                    "set: use SASL_PLAINTEXT or SASL_SSL for a SASL listener, or remove the "
+                    "SASL settings",
+                )
+            )
+        return problems
+    mechanism = kafka.sasl_mechanism
+    if mechanism is None:
+        problems.append(
+            Problem(
+                "kafka.sasl_mechanism",
+                f"security_protocol is {kafka.security_protocol} but no sasl_mechanism is set: "
+                f"name the listener's mechanism ({', '.join(SASL_MECHANISMS)})",
+            )
+        )
+        return problems
+    if mechanism not in SASL_MECHANISMS:
+        problems.append(
+            Problem(
+                "kafka.sasl_mechanism",
+                f"{mechanism!r} is not a SASL mechanism Kafka clients know: use one of "
+                f"{', '.join(SASL_MECHANISMS)}",
+            )
+        )
+        return problems
+    if mechanism in PASSWORD_MECHANISMS:
+        if kafka.sasl_username is None:
+            problems.append(
+                Problem("kafka.sasl_username", f"SASL {mechanism} needs a user name: set it")
+            )
+        if kafka.sasl_password is None and kafka.sasl_password_block is None:
+            problems.append(
+                Problem(
+                    "kafka.sasl_password",
+                    f"SASL {mechanism} needs a password: export "
+                    "KAFKA_UPGRADE_KAFKA__SASL_PASSWORD, or name a Prefect Secret block in "
+                    "kafka.sasl_password_block",
+                )
+            )
+    return problems
+
+
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:/\[\]]+)):(?P<port>\d+)$")
+
+
+def parse_bootstrap(servers: str) -> tuple[list[tuple[str, int]], list[Problem]]:
+    """``"k1:9092,k2:9092"`` -> [(host, port)], or the entries that are not host:port."""
+    parsed: list[tuple[str, int]] = []
+    problems: list[Problem] = []
+    entries = [e.strip() for e in servers.split(",")]
+    for entry in entries:
+        if not entry:
+            problems.append(
+                Problem("bootstrap_servers", f"{servers!r} has an empty entry: write host:port,...")
+            )
+            continue
+        m = _HOST_PORT.match(entry.split("://", 1)[-1])
+        port = int(m.group("port")) if m else 0
+        if m is None or not 1 <= port <= 65535:
+            problems.append(
+                Problem(
+                    "bootstrap_servers",
+                    f"{entry!r} is not host:port (e.g. k1.example:9092, the brokers' client "
+                    "listener)",
+                )
+            )
+            continue
+        parsed.append((m.group("v6") or m.group("host"), port))
+    return parsed, problems
+
+
+def local_problems(
+    inventory: Inventory,
+    to: str | None,
+    purpose: Purpose,
+    facts: FileFacts | None,
+    home: Path,
+) -> tuple[str | None, list[Problem]]:
+    """Everything checkable on this machine alone: (the run's version, the problems).
+
+    The version is the target for an upgrade, the current version for a
+    rollback. ``facts`` None skips the file checks (the files live on a worker).
+    Path problems are reported only when the target itself is well formed.
+    """
+    problems: list[Problem] = []
+    version: str | None = inventory.current_version
+    if purpose == "upgrade":
+        version, problems = target_problems(inventory.target_version, to)
+        if version is not None:
+            subject = "--to" if to is not None else "target_version"
+            problems += path_problems(inventory.current_version, version, inventory.mode, subject)
+    if facts is not None:
+        problems += file_problems(inventory, facts, home)
+    problems += kafka_settings_problems(inventory.kafka)
+    problems += parse_bootstrap(inventory.bootstrap_servers)[1]
+    return version, problems
+
+
+# --------------------------------------------------------------------------- remote
+
+
+def node_subject(node: Node) -> str:
+    return f"node {node.id} ({node.host})"
+
+
+STAGED = "staged"
+CONFIG_OK = "config-ok"
+
+
+def node_check_command(node: Node, version: str) -> str:
+    """One SSH command: is ``version`` staged, is server.properties readable, what runs."""
+    from kafka_upgrade.node_commands import probe_command  # pulls in paramiko: only here
+
+    bin_dir = shlex.quote(str(node.version_dir(version) / "bin" / "kafka-server-start.sh"))
+    config = shlex.quote(str(node.config_path))
+    return (
+        f"if test -x {bin_dir}; then echo {STAGED}; fi; "
+        f"if test -r {config}; then echo {CONFIG_OK}; fi; {probe_command(node)}; true"
+    )
+
+
+def node_check_problems(
+    node: Node, version: str, stdout: str, purpose: Purpose, current: str | None = None
+) -> list[Problem]:
+    """What ``node_check_command`` printed, as problems of that node.
+
+    A running node must run the inventory's ``current`` version or the
+    target (a re-run); a stopped one is left to preflight, which knows
+    whether this upgrade stopped it.
+    """
+    from kafka_upgrade.node_commands import parse_probe
+
+    lines = {line.strip() for line in stdout.splitlines()}
+    problems: list[Problem] = []
+    running = parse_probe(stdout).process
+    if (
+        purpose == "upgrade"
+        and current is not None
+        and running is not None
+        and running.version is not None
+        and running.version not in (current, version)
+    ):
+        problems.append(
+            Problem(
+                node_subject(node),
+                f"runs Kafka {running.version} (pid {running.pid}), neither current_version "
+                f"{current} nor the target {version}: set current_version to what the "
+                "cluster runs",
+            )
+        )
+    if STAGED not in lines:
+        what = "the target" if purpose == "upgrade" else "the current version"
+        problems.append(
+            Problem(
+                node_subject(node),
+                f"Kafka {version} ({what}) is not staged: {node.version_dir(version)}/bin/"
+                f"kafka-server-start.sh is missing; unpack kafka_2.13-{version} into "
+                f"{node.install_dir} first",
+            )
+        )
+    if CONFIG_OK not in lines:
+        problems.append(
+            Problem(
+                node_subject(node),
+                f"config_path {node.config_path} does not exist or cannot be read by "
+                "the SSH user: point config_path at the node's server.properties",
+            )
+        )
+    return problems
+
+
+def ssh_problem(node: Node, message: str) -> Problem:
+    """A failed SSH connection. ``message`` is the transport's: ``node 1 (host:port): ...``."""
+    head, sep, detail = message.partition(": ")
+    if sep and head.startswith(f"node {node.id} ("):
+        return Problem(head, detail)
+    return Problem(node_subject(node), message)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a short-lived Kafka client saw when it tried the bootstrap servers.
+
+    ``errors`` are librdkafka's error callbacks as ``"CODE: text"`` (e.g.
+    ``"_TRANSPORT: 127.0.0.1:9099/bootstrap: Connect to ... failed: Connection
+    refused"``), ``exception`` the metadata call's last failure.
+    """
+
+    ok: bool
+    seconds: float
+    broker_ids: tuple[int, ...] = ()
+    errors: tuple[str, ...] = ()
+    exception: str | None = None
+    timed_out: bool = False
+    crashed: str | None = None  # the probe process itself failed (its words)
+
+
+_RESPONSE_SIZE = re.compile(r"Invalid response size (\d+)")
+_SUPPORTED = re.compile(r"supported mechanisms: ?([A-Z0-9_, -]*)")
+_ADDRESS = re.compile(r"(?:[a-z_]+://)?([^\s/]+:\d+)/")
+
+
+def _addresses(texts: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for text in texts:
+        m = _ADDRESS.search(text.split(": ", 1)[-1])
+        if m and m.group(1) not in seen:
+            seen.append(m.group(1))
+    return seen
+
+
+def _where(texts: Iterable[str], fallback: str) -> str:
+    addresses = _addresses(texts)
+    return ", ".join(addresses) if addresses else fallback
+
+
+def bootstrap_problem(
+    kafka: KafkaClientSettings,
+    servers: str,
+    result: ProbeResult,
+    broker_ids: Sequence[int],
+    timeout: float,
+) -> Problem | None:
+    """Classify the bootstrap probe: None when the cluster answered as expected."""
+    subject = "bootstrap_servers"
+    protocol = kafka.security_protocol
+    if result.ok:
+        if broker_ids and result.broker_ids and not set(broker_ids) & set(result.broker_ids):
+            return Problem(
+                subject,
+                f"{servers} answers as a cluster of brokers {sorted(result.broker_ids)}, "
+                f"but the inventory's brokers are {sorted(broker_ids)}: is this the right "
+                "cluster?",
+            )
+        return None
+    if result.crashed is not None:
+        return Problem(subject, f"the Kafka client probing {servers} failed: {result.crashed}")
+    errors = list(result.errors)
+    texts = [*errors, result.exception or ""]
+
+    def having(*needles: str) -> list[str]:
+        return [e for e in texts if any(n in e for n in needles)]
+
+    if hits := having("Failed to resolve", "Name or service not known"):
+        return Problem(
+            subject,
+            f"cannot resolve {_where(hits, servers)}: check the host names in bootstrap_servers",
+        )
+    if hits := having("connecting to a PLAINTEXT broker listener?"):
+        return Problem(
+            "kafka.security_protocol",
+            f"is {protocol} but {_where(hits, servers)} is a PLAINTEXT listener (the TLS "
+            "handshake was answered in plain text): use PLAINTEXT there, or the port of the "
+            "cluster's SSL listener",
+        )
+    auth = [e for e in errors if e.startswith("_AUTHENTICATION")]
+    if auth:
+        where = _where(auth, servers)
+        offered = _SUPPORTED.search(auth[0])
+        mechanisms = offered.group(1).strip(" ,") if offered else ""
+        if "Request not valid in current SASL state" in auth[0] or (offered and not mechanisms):
+            return Problem(
+                "kafka.security_protocol",
+                f"is {protocol} but {where} is not a SASL listener (it refused the SASL "
+                "handshake): use that listener's protocol (PLAINTEXT or SSL), or the port of "
+                "the cluster's SASL listener",
+            )
+        if mechanisms and kafka.sasl_mechanism and kafka.sasl_mechanism not in mechanisms:
+            return Problem(
+                "kafka.sasl_mechanism",
+                f"{kafka.sasl_mechanism} is not enabled on {where}; it offers {mechanisms}",
+            )
+        why = auth[0].split("failed: ", 1)[-1].split(" (after", 1)[0]
+        return Problem(
+            "kafka.sasl_username",
+            f"{where} refused the login of {kafka.sasl_username!r} ({why}): check the user "
+            "and its password (KAFKA_UPGRADE_KAFKA__SASL_PASSWORD)",
+        )
+    if hits := having("certificate verify failed", "self-signed certificate", "self signed"):
+        return Problem(
+            "kafka.ssl_ca_location",
+            f"the certificate of {_where(hits, servers)} is not trusted: point "
+            "kafka.ssl_ca_location at the CA that signed the brokers' certificates",
+        )
+    if hits := having("connecting to a SSL listener?", "incorrect security.protocol"):
+        return Problem(
+            "kafka.security_protocol",
+            f"is {protocol} but {_where(hits, servers)} closed the connection at once: it "
+            "probably expects SSL or SASL; set security_protocol to the listener's protocol",
+        )
+    if "_UNSUPPORTED_FEATURE" in (result.exception or ""):
+        return Problem(
+            subject,
+            f"{servers} answers, but not as a broker (a KRaft controller listener?): use the "
+            "brokers' client port",
+        )
+    if refused := having("Connection refused"):
+        return Problem(
+            subject,
+            f"nothing listens on {_where(refused, servers)} (connection refused): check the "
+            "host and the port of the brokers' client listener",
+        )
+    if hits := having("Invalid response size"):
+        size = _RESPONSE_SIZE.search(hits[0])
+        first = ""
+        if size:
+            raw = int(size.group(1)).to_bytes(4, "big")
+            if all(32 <= b < 127 for b in raw):
+                first = f", it began with {raw.decode()!r}"
+        return Problem(
+            subject,
+            f"{_where(hits, servers)} answers, but not in Kafka's protocol (another service "
+            f"listens there{first}): use the brokers' client port",
+        )
+    if hits := having("Connection timed out", "timed out"):
+        return Problem(
+            subject,
+            f"no answer from {_where(hits, servers)} within {timeout:.0f} s: check the "
+            "address, the port and firewalls",
+        )
+    if result.timed_out and not errors:
+        return Problem(
+            subject,
+            f"no answer from {servers} within {timeout:.0f} s (connected, but no Kafka "
+            "response): check the address, the port and firewalls",
+        )
+    if hits := having("Disconnected"):
+        return Problem(
+            "kafka.security_protocol",
+            f"is {protocol} but {_where(hits, servers)} closed every connection: check that "
+            "the listener at that port uses this protocol (SASL or SSL listeners close "
+            "plain connections)",
+        )
+    last = (errors[-1] if errors else result.exception) or "no answer"
+    return Problem(
+        subject,
+        f"{servers} did not answer a metadata request within {timeout:.0f} s ({last})",
+    )
+
+
+__all__ = [
+    "FileState",
+    "Problem",
+    "ProbeResult",
+    "bootstrap_problem",
+    "file_problems",
+    "kafka_settings_problems",
+    "local_problems",
+    "node_check_command",
+    "node_check_problems",
+    "parse_bootstrap",
+    "path_problems",
+    "ssh_problem",
+    "summarize",
+    "target_problems",
+]
