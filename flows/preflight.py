@@ -1,79 +1,238 @@
-"""Preflight: refuse before anything is touched.
+"""Preflight: refuse before anything is touched, or (report only) say what would be refused.
 
-The upgrade path, every host reachable and staged, the protocol pins sane,
-every node running (or left stopped by this very upgrade, which the roll then
-starts first), and the cluster healthy.
+In order (the rules are pure, in ``kafka_upgrade.preflight_checks``; the facts
+come from ``tasks.facts`` and ``tasks.node``):
+
+1. The upgrade path, with the finalized metadata.version (KRaft).
+2. Every node: the target staged, the protocol pins sane, running (or left
+   stopped by this very upgrade, which the roll then starts first) on the
+   current or the target version, no config in server.properties that the
+   target removed, the Java the target needs.
+3. Crossing into 4.x: no client on any 3.7+ broker still sending request
+   versions 4.0 removed (KIP-896), read over JMX.
+4. No topic that a single restart makes unavailable, unless the operator
+   accepted it by name (``accept_unavailable``).
+5. The cluster healthy (waited for; in report-only mode looked at once).
+
+A refusal is one ``BadInput`` listing every blocking finding; warnings are
+logged. Report-only mode (the plan) returns the same findings without raising
+or waiting, and runs outside a flow too (the task functions are then called
+directly, as ``flows.upgrade_plan`` does).
 """
 
 from __future__ import annotations
 
-from prefect import get_run_logger
+import logging
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from kafka_upgrade.errors import BadInput
+from prefect import get_run_logger
+from prefect.context import FlowRunContext
+
+from kafka_upgrade.errors import BadInput, StepFailed
+from kafka_upgrade.health import cluster_healthy
+from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.kafka_cli import parse_features_describe
 from kafka_upgrade.node_commands import staged_command
 from kafka_upgrade.plan import pin_conflicts
-from kafka_upgrade.roll_plan import NodeState, Want, node_state
-from kafka_upgrade.upgrade_path import check_upgrade_path
+from kafka_upgrade.preflight_checks import (
+    DEPRECATED_METRIC_SINCE,
+    Finding,
+    JavaFact,
+    OldClientProbe,
+    PreflightReport,
+    Severity,
+    blocking,
+    java_findings,
+    node_subject,
+    old_client_findings,
+    old_clients_apply,
+    path_findings,
+    reason_findings,
+    removed_config_findings,
+    unavailable_topic_findings,
+    warning,
+)
+from kafka_upgrade.roll_plan import NodeObservation, NodeState, Want, node_state
+from kafka_upgrade.upgrade_path import check_upgrade_path, parse_version
 from tasks.context import UpgradeContext, node_label
+from tasks.facts import cluster_snapshot, deprecated_requests, java_version
 from tasks.kafka_tools import run_tool
 from tasks.node import observe_node, read_config
 from tasks.sensors import wait_cluster_healthy
 
 
-def preflight(ctx: UpgradeContext) -> None:
-    """Refuse before anything is touched: bad path, unreachable or unstaged host, sick cluster."""
-    logger = get_run_logger()
+def preflight(
+    ctx: UpgradeContext,
+    accept_unavailable: Collection[str] = (),
+    *,
+    report_only: bool = False,
+) -> PreflightReport:
+    """Check everything before the first node is touched; returns the report.
+
+    ``accept_unavailable`` adds to the inventory's list of topics the operator
+    accepts to be unavailable during restarts. Unless ``report_only``, a
+    blocking finding raises ``BadInput`` (one message, every finding) and the
+    cluster is waited for until healthy.
+    """
+    in_flow = FlowRunContext.get() is not None
+    logger: Any = get_run_logger() if in_flow else logging.getLogger("kafka_upgrade.preflight")
     inv = ctx.inventory
     target = str(inv.target_version)
+    accepted = sorted({*inv.accept_unavailable, *accept_unavailable})
+    findings: list[Finding] = []
+
+    def report(accepted_at_risk: Sequence[str] = ()) -> PreflightReport:
+        return PreflightReport(
+            inv.cluster, inv.current_version, target, tuple(findings), tuple(accepted_at_risk)
+        )
+
+    # 1. The path (metadata.version among its rules).
     metadata_version = None
     if inv.mode == "kraft":
-        features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
-        mv = features.get("metadata.version")
-        metadata_version = mv.finalized if mv is not None else None
-        logger.info("preflight: metadata.version is finalized at %s", metadata_version)
+        try:
+            features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
+        except StepFailed as exc:
+            if not report_only:
+                raise
+            findings.append(
+                warning(
+                    "metadata-version-unread", "cluster", f"{exc}; the path check ran without it."
+                )
+            )
+        else:
+            mv = features.get("metadata.version")
+            metadata_version = mv.finalized if mv is not None else None
+            logger.info("preflight: metadata.version is finalized at %s", metadata_version)
     path = check_upgrade_path(
         inv.current_version, target, inv.mode, metadata_version=metadata_version
     )
-    if not path.ok:
+    findings += path_findings(path)
+    if not path.ok and not report_only:
+        # Nothing else is worth an SSH round trip: the upgrade cannot run as asked.
         raise BadInput(f"upgrade {inv.current_version} -> {target} refused: {path}")
-    for note in path.notes:
-        logger.info("preflight: %s", note)
-    problems: list[str] = []
+    if any(r.rule == "invalid-version" for r in path.reasons):
+        return report()
+
+    # 2. Every node.
     left_down: list[str] = []
+    running: dict[int, NodeObservation] = {}
     for node in inv.nodes:
         label = node_label(node)
+        subject = node_subject(node)
         staged = ctx.remote.run(node, staged_command(node, target), timeout=30)
         if staged.stdout.strip() != "staged":
-            problems.append(
-                f"node {node.id} ({node.host}): {node.version_dir(target)} is not installed; "
-                f"stage Kafka {target} there first"
+            findings.append(
+                blocking(
+                    "not-staged",
+                    subject,
+                    f"{node.version_dir(target)} is not installed; stage Kafka {target} there "
+                    "first",
+                )
             )
-        props = read_config(ctx, node.id)
-        conflict = pin_conflicts(node.id, inv.current_version, target, props)
-        problems.extend(r.message for r in conflict.reasons)
-        obs = observe_node(ctx, node.id, label, [], target)
+        props = _call(in_flow, read_config, ctx, node.id)
+        findings += reason_findings(
+            pin_conflicts(node.id, inv.current_version, target, props).reasons,
+            subject,
+            Severity.BLOCKING,
+        )
+        findings += removed_config_findings(subject, props, inv.current_version, target)
+        obs = _call(in_flow, observe_node, ctx, node.id, label, [], target)
         state, reason = node_state(obs, Want(target))
         if state in (NodeState.STOPPED, NodeState.UNKNOWN):
-            problems.append(f"node {node.id} ({node.host}): {reason.message}")
+            findings.append(blocking(reason.rule, subject, reason.message))
         elif state is NodeState.STOPPED_MID_UPGRADE:
             left_down.append(label)
-            logger.warning("preflight: %s", reason.message)
+            findings.append(warning(reason.rule, subject, reason.message))
         elif obs.binary not in (inv.current_version, target):
-            problems.append(
-                f"node {node.id} runs {obs.binary or 'a version that could not be read'}, "
-                f"neither the inventory's current version {inv.current_version} nor the "
-                f"target {target}"
+            findings.append(
+                blocking(
+                    "unexpected-version",
+                    subject,
+                    f"runs {obs.binary or 'a version that could not be read'}, neither the "
+                    f"inventory's current version {inv.current_version} nor the target "
+                    f"{target}; correct current_version in the inventory",
+                )
             )
-    if problems:
-        raise BadInput("preflight refused; nothing was touched:\n  - " + "\n  - ".join(problems))
-    if left_down:
-        logger.warning(
-            "preflight: %s left stopped by an earlier run of this upgrade; the roll starts "
-            "them first and waits until the cluster is healthy before anything else",
-            ", ".join(left_down),
+        else:
+            running[node.id] = obs
+    java: list[JavaFact] = _each(
+        in_flow, java_version, ctx, [(n.id, node_label(n)) for n in inv.nodes]
+    )
+    for node, fact in zip(inv.nodes, java, strict=True):
+        findings += java_findings(node_subject(node), fact, target)
+
+    # 3. Old clients, on every 3.x broker from 3.7 that runs now.
+    if old_clients_apply(inv.current_version, target):
+        probes: list[OldClientProbe] = []
+        to_read = []
+        for node in inv.nodes:
+            if not node.is_broker:
+                continue
+            obs = running.get(node.id)
+            version = parse_version(obs.binary)[:2] if obs and obs.binary else None
+            if version is None:
+                probes.append(
+                    OldClientProbe(
+                        node.id, node_subject(node), unchecked="the broker is not running"
+                    )
+                )
+            elif version < DEPRECATED_METRIC_SINCE:
+                probes.append(
+                    OldClientProbe(
+                        node.id,
+                        node_subject(node),
+                        unchecked=f"it runs {obs.binary if obs else '?'}; the metric exists "
+                        "from 3.7",
+                    )
+                )
+            elif version < (4, 0):
+                to_read.append((node.id, node_label(node)))
+        probes += _each(in_flow, deprecated_requests, ctx, to_read)
+        findings += old_client_findings(probes, target)
+
+    # 4. Topics a restart makes unavailable.
+    accepted_at_risk: tuple[str, ...] = ()
+    try:
+        snapshot = _call(in_flow, cluster_snapshot, ctx)
+    except KafkaUnavailable as exc:
+        findings.append(
+            blocking(
+                "cluster-unreadable",
+                "cluster",
+                f"the topics could not be read ({exc}); check bootstrap_servers and the kafka "
+                "section of the inventory",
+            )
         )
-        return
+        snapshot = None
+    if snapshot is not None:
+        topic_findings, accepted_at_risk = unavailable_topic_findings(
+            snapshot, inv.current_version, accepted
+        )
+        findings += topic_findings
+        if report_only:
+            # The run would wait for these before the first restart.
+            findings += reason_findings(
+                cluster_healthy(snapshot, ctx.expected_brokers()).reasons,
+                "cluster",
+                Severity.WARNING,
+            )
+
+    result = report(accepted_at_risk)
+    if report_only:
+        return result  # the caller shows it (the plan)
+    if not result.ok:
+        # One message with every blocking finding; the warnings wait for the next run (or
+        # the plan), so nothing is said twice.
+        raise BadInput(result.refusal())
+    # Accepted topics are among the warnings ("accepted in accept_unavailable, ...").
+    for finding in result.warnings:
+        logger.warning("preflight: %s", finding)
+
+    # 5. A healthy cluster, unless a node left down must be started first: the roll starts
+    # it and waits until the cluster is healthy before anything else.
+    if left_down:
+        return result
     wait_cluster_healthy(ctx, "preflight")
     logger.info(
         "preflight: %s -> %s path valid, %d hosts reachable and staged, cluster healthy",
@@ -81,3 +240,25 @@ def preflight(ctx: UpgradeContext) -> None:
         target,
         len(inv.nodes),
     )
+    return result
+
+
+def _call(in_flow: bool, task: Any, *args: Any) -> Any:
+    """A task as a task run inside a flow; its plain function outside one (no server)."""
+    return task(*args) if in_flow else task.fn(*args)
+
+
+def _each(
+    in_flow: bool,
+    task: Any,
+    ctx: UpgradeContext,
+    nodes: Sequence[tuple[int, str]],
+) -> list[Any]:
+    """``task(ctx, node_id, label)`` for every node, concurrently inside a flow."""
+    if not in_flow:
+        return [task.fn(ctx, node_id, label) for node_id, label in nodes]
+    futures = [task.submit(ctx, node_id, label) for node_id, label in nodes]
+    return [f.result() for f in futures]
+
+
+__all__ = ["preflight"]

@@ -167,6 +167,7 @@ def _report(
     outcome: str,
     approval: ApprovalOutcome | None = None,
     ticket: str | None = None,
+    accepted: list[str] | None = None,
 ) -> None:
     rows = [record_row(StepRecord(**r)) for r in records]
     key = f"upgrade-{inventory.cluster}"
@@ -177,6 +178,12 @@ def _report(
     ]
     if ticket:
         lines.append(f"Ticket: {ticket}\n")
+    if accepted:
+        lines.append(
+            "Accepted to be unavailable while their brokers restarted: "
+            + ", ".join(accepted)
+            + "\n"
+        )
     if approval is not None:
         lines.append(
             f"Approval: {approval.why}"
@@ -210,7 +217,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
     if request.ticket:
         logger.info("ticket %s: upgrade %s to %s", request.ticket, inventory.cluster, target)
     try:
-        plan = observe_plan(inventory)
+        plan = observe_plan(inventory, request.accept_unavailable or ())
     except Exception as exc:  # noqa: BLE001 - the plan informs; preflight below is the gate
         logger.warning("could not work out the whole plan (%s); preflight decides", exc)
     else:
@@ -219,9 +226,10 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
             logger.info("plan: %s", line)
     ctx = UpgradeContext.open(inventory)
     try:
-        preflight(ctx)
+        checked = preflight(ctx, request.accept_unavailable or ())
     finally:
         ctx.close()
+    accepted = list(checked.accepted_unavailable)
     phase_request = PhaseRequest(
         cluster=request.cluster,
         to_version=target,
@@ -240,7 +248,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
             records.extend(fn(phase_request))
         except Exception as exc:
             # The report still shows what earlier phases did; the log names the node.
-            _report(inventory, records, f"{name} failed: {exc}", approval, request.ticket)
+            _report(inventory, records, f"{name} failed: {exc}", approval, request.ticket, accepted)
             raise StepFailed(f"{name} failed on {inventory.cluster}: {exc}") from exc
         phase_seconds[name] = round(time.time() - started, 1)
 
@@ -252,6 +260,11 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
     features: list[str] | None = None
     if not request.auto_approve:
         description, plan = plan_for_approval(inventory, next_phase, chosen)
+        if accepted:
+            description += (
+                "\n\n**Accepted to be unavailable while their brokers restart:** "
+                + ", ".join(accepted)
+            )
         if plan is not None and inventory.mode == "kraft":
             features = [f.name for f in plan.raised]
     approval = ask(next_phase, request.auto_approve, timeout, description, features)
@@ -263,6 +276,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
             f"stopped before {next_phase}: {approval.why}",
             approval,
             request.ticket,
+            accepted,
         )
         return Cancelled(
             message=f"stopped before {next_phase}: {approval.why}", data={"records": records}
@@ -277,7 +291,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
         timed(next_phase, finalize_metadata_version)
     outcome = f"every node on {target}"
     progress.at(f"done: {outcome}")
-    _report(inventory, records, outcome, approval, request.ticket)
+    _report(inventory, records, outcome, approval, request.ticket, accepted)
     logger.info("upgrade complete: %s; phase times %s", outcome, phase_seconds)
     return Completed(
         message=outcome,

@@ -10,36 +10,35 @@ it needs no Prefect server.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from flows.finalize import plan_now
+from flows.preflight import preflight
 from flows.roll import plan_order
 from kafka_upgrade.inventory import Inventory
 from kafka_upgrade.kafka_cli import parse_features_describe
-from kafka_upgrade.node_commands import staged_command
 from kafka_upgrade.phase_plan import PhasePlan, UpgradePlan, roll_plan
-from kafka_upgrade.plan import phase1_config, phase2_config, pin_conflicts
-from kafka_upgrade.roll_plan import NodeState, Want, node_state
+from kafka_upgrade.plan import phase1_config, phase2_config
 from kafka_upgrade.upgrade_path import check_upgrade_path
 from tasks.context import UpgradeContext, node_label
 from tasks.kafka_tools import run_tool
-from tasks.node import observe_node, read_config
+from tasks.node import read_config
 
 
-def observe_plan(
-    inventory: Inventory, extra_findings: tuple[list[str], list[str]] = ([], [])
-) -> UpgradePlan:
+def observe_plan(inventory: Inventory, accept_unavailable: Collection[str] = ()) -> UpgradePlan:
     """Look at the cluster and say what the upgrade would do; changes nothing."""
     ctx = UpgradeContext.open(inventory)
     try:
-        return _observe(ctx, extra_findings)
+        return _observe(ctx, accept_unavailable)
     finally:
         ctx.close()
 
 
-def _observe(ctx: UpgradeContext, extra: tuple[list[str], list[str]]) -> UpgradePlan:
+def _observe(ctx: UpgradeContext, accept_unavailable: Collection[str]) -> UpgradePlan:
     inv = ctx.inventory
     target = str(inv.target_version)
-    blocking: list[str] = list(extra[0])
-    notes: list[str] = list(extra[1])
+    blocking: list[str] = []
+    notes: list[str] = []
     metadata_version = None
     if inv.mode == "kraft":
         features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
@@ -48,24 +47,10 @@ def _observe(ctx: UpgradeContext, extra: tuple[list[str], list[str]]) -> Upgrade
     path = check_upgrade_path(
         inv.current_version, target, inv.mode, metadata_version=metadata_version
     )
-    notes.extend(n.message for n in path.notes)
-    props: dict[str, dict[str, str]] = {}
-    for node in inv.nodes:
-        label = node_label(node)
-        staged = ctx.remote.run(node, staged_command(node, target), timeout=30)
-        if staged.stdout.strip() != "staged":
-            blocking.append(f"{label} ({node.host}): {node.version_dir(target)} is not installed")
-        props[label] = read_config.fn(ctx, node.id)
-        blocking.extend(
-            r.message
-            for r in pin_conflicts(node.id, inv.current_version, target, props[label]).reasons
-        )
-        obs = observe_node.fn(ctx, node.id, label, [], target)
-        state, reason = node_state(obs, Want(target))
-        if state in (NodeState.STOPPED, NodeState.UNKNOWN):
-            blocking.append(reason.message)
-        elif state is NodeState.STOPPED_MID_UPGRADE:
-            notes.append(reason.message)
+    report = preflight(ctx, accept_unavailable, report_only=True)
+    blocking.extend(str(f) for f in report.blocking)
+    notes.extend(str(f) for f in report.warnings if str(f) not in notes)
+    props = {node_label(n): read_config.fn(ctx, n.id) for n in inv.nodes}
     phases: list[PhasePlan] = []
     if path.ok:
         labels = [node_label(ctx.node(i)) for i in plan_order(ctx)]

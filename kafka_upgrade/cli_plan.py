@@ -19,6 +19,10 @@ def plan(
         str | None,  # noqa: UP007
         typer.Option("--to", help="Target version (default: target_version in the inventory)."),
     ] = None,
+    accept_unavailable: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option(help="A topic accepted to be unavailable while its brokers restart."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the path verdict, preflight findings, roll order, config diff per node and (KRaft)
@@ -35,7 +39,9 @@ def plan(
     if not target:
         console.print("[bold red]error:[/] no target version: pass --to or set target_version")
         raise typer.Exit(code=2)
-    result = observe_plan(inv.model_copy(update={"target_version": target}))
+    result = observe_plan(
+        inv.model_copy(update={"target_version": target}), accept_unavailable or ()
+    )
     if as_json:
         typer.echo(json.dumps(result.as_json(), indent=2))
     else:

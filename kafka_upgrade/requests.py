@@ -83,6 +83,12 @@ class UpgradeRequest(PhaseRequest):
         False,
         description="Start the next phase without waiting for a human. Leave off in production.",
     )
+    accept_unavailable: list[str] = Field(
+        default_factory=list,
+        description="Topics you accept to be unavailable while their brokers restart "
+        "(replication factor 1, or no more replicas than min.insync.replicas), added to the "
+        "inventory's accept_unavailable; preflight refuses any other such topic.",
+    )
 
 
 class RollbackRequest(_Request):

@@ -25,7 +25,8 @@ def tool_command(
     home = node.version_dir(version) if version else node.link
     return quote_command(
         [f"{home}/bin/{tool}", flag, bootstrap, *extra, *args],
-        env={**node_env(node), "KAFKA_HEAP_OPTS": "-Xmx256m"},
+        # A tool's JVM must not open the broker's JMX port (taken: the tool would exit).
+        env={**node_env(node), "KAFKA_HEAP_OPTS": "-Xmx256m", "JMX_PORT": "", "KAFKA_JMX_OPTS": ""},
     )
 
 

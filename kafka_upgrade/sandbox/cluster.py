@@ -46,6 +46,7 @@ from kafka_upgrade.sandbox.layout import (
     SANDBOX_JVM_ENV,
     SSH_PORT,
     SandboxSpec,
+    jmx_env,
     plan_sandbox,
     sandboxes_root,
     server_properties,
@@ -113,7 +114,7 @@ def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
                 "log_dir": str(n.log_dir),
                 "controller_port": CONTROLLER_PORT,
                 "service": {"kind": "scripts"},
-                "env": dict(SANDBOX_JVM_ENV),
+                "env": {**SANDBOX_JVM_ENV, **(jmx_env(n.host) if spec.jmx else {})},
             }
             for n in spec.nodes
         ],
@@ -141,15 +142,18 @@ def up(
     log: Log = print,
     start_timeout: float = 180.0,
     owner: ProcessId | None | Literal["creator"] = "creator",
+    jmx: bool = False,
 ) -> Inventory:
     """Bring a sandbox up and return its inventory (also written to disk).
 
     ``owner`` is the process whose life bounds the sandbox: by default the
     caller (a demo, a test session); ``None`` keeps it until ``sandbox down``.
     Once the owner has ended, the next ``up`` of this name takes it down.
+    ``jmx`` makes every node serve JMX on its own address (``JMX_PORT`` in the
+    inventory's node env), e.g. for the KIP-896 old-client check.
     """
     version = version or pair_for(mode).old
-    spec = plan_sandbox(name, mode, version, nodes, controllers)
+    spec = plan_sandbox(name, mode, version, nodes, controllers, jmx=jmx)
     if stage is None:
         pair = pair_for(mode)
         stage = [pair.new] if version == pair.old else []
@@ -334,9 +338,14 @@ def _each(fn: Callable[[int], None], ids: list[int]) -> None:
 
 
 def _random_cluster_id() -> str:
+    """A cluster id as Kafka's Uuid.randomUuid makes it: never starting with "-", which
+    kafka-storage.sh would read as an option (one id in 64 did)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _start_zookeeper(spec: SandboxSpec, install: Path) -> dict[str, Any]:

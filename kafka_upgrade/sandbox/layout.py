@@ -21,6 +21,9 @@ BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
 ZK_PORT = 2181
 SSH_PORT = 2222
+# JMX, when the sandbox is asked for it: on each node's own address, the RMI
+# registry and the connector on this one port.
+JMX_PORT = 9999
 
 # Small JVMs: a sandbox runs up to seven of them on a 2-core machine.
 SANDBOX_JVM_ENV = {
@@ -28,6 +31,25 @@ SANDBOX_JVM_ENV = {
     "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k "
     "-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true",
 }
+
+
+def jmx_env(host: str, port: int = JMX_PORT) -> dict[str, str]:
+    """Environment that makes a node's JVM serve JMX on ``host:port`` only, without
+    authentication (a local sandbox; production JMX wants auth and TLS)."""
+    return {
+        "JMX_PORT": str(port),
+        "KAFKA_JMX_OPTS": " ".join(
+            [
+                "-Dcom.sun.management.jmxremote",
+                "-Dcom.sun.management.jmxremote.authenticate=false",
+                "-Dcom.sun.management.jmxremote.ssl=false",
+                f"-Dcom.sun.management.jmxremote.host={host}",
+                f"-Dcom.sun.management.jmxremote.rmi.port={port}",
+                f"-Djava.rmi.server.hostname={host}",
+            ]
+        ),
+    }
+
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
@@ -90,6 +112,7 @@ class SandboxSpec:
     root: Path
     octet: int
     nodes: tuple[NodeSpec, ...]
+    jmx: bool = False  # every node serves JMX on its own address, port JMX_PORT
 
     @property
     def zk_host(self) -> str:
@@ -129,6 +152,8 @@ class SandboxSpec:
 
     def listening_ports(self) -> list[tuple[str, int]]:
         ports = [(a, SSH_PORT) for a in self.addresses]
+        if self.jmx:
+            ports += [(a, JMX_PORT) for a in self.addresses]
         for n in self.nodes:
             if n.is_broker:
                 ports.append((n.host, BROKER_PORT))
@@ -146,6 +171,7 @@ def plan_sandbox(
     nodes: int = 3,
     controllers: int = 0,
     root: Path | None = None,
+    jmx: bool = False,
 ) -> SandboxSpec:
     """Decide the sandbox layout. ``controllers=0`` means combined KRaft nodes."""
     if not _NAME.match(name):
@@ -180,7 +206,7 @@ def plan_sandbox(
     else:
         specs = [spec(i, ("controller",)) for i in range(1, controllers + 1)]
         specs += [spec(controllers + i, ("broker",)) for i in range(1, nodes + 1)]
-    return SandboxSpec(name, mode, version, root, octet, tuple(specs))
+    return SandboxSpec(name, mode, version, root, octet, tuple(specs), jmx)
 
 
 def _properties(values: dict[str, object]) -> str:
