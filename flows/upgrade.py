@@ -220,10 +220,10 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
         plan = observe_plan(inventory, request.accept_unavailable or ())
     except Exception as exc:  # noqa: BLE001 - the plan informs; preflight below is the gate
         logger.warning("could not work out the whole plan (%s); preflight decides", exc)
-    else:
+    else:  # the findings themselves are said once, by preflight below
         create_markdown_artifact(key=f"plan-{inventory.cluster}", markdown=plan.markdown())
-        for line in plan.lines():
-            logger.info("plan: %s", line)
+        for phase in plan.phases:
+            logger.info("plan: %s", phase.lines()[0])
     ctx = UpgradeContext.open(inventory)
     try:
         checked = preflight(ctx, request.accept_unavailable or ())

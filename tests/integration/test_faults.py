@@ -128,7 +128,7 @@ def test_a_killed_orchestrator_resumes_with_the_same_command() -> None:
 
 
 def test_a_binary_that_cannot_start_is_reverted(prefect_server: PrefectServer) -> None:
-    inventory = _sandbox("ft-badbin")
+    inventory = _sandbox("ft-nostart")
     staged: dict[Path, Path] = {}
     try:
         # A broken package on every host: the scripts and the tools' jars are there
@@ -153,7 +153,7 @@ def test_a_binary_that_cannot_start_is_reverted(prefect_server: PrefectServer) -
         try:
             outcome = run_upgrade(
                 prefect_server,
-                str(cluster.sandbox_dir("ft-badbin") / "inventory.yaml"),
+                str(cluster.sandbox_dir("ft-nostart") / "inventory.yaml"),
                 NEW,
                 auto_approve=True,
                 say=print,
@@ -174,7 +174,7 @@ def test_a_binary_that_cannot_start_is_reverted(prefect_server: PrefectServer) -
         assert exited and float(exited.group(1)) <= 15, outcome.message
         assert "Reverted in" in outcome.message
         after = node_pids(inventory)
-        versions = _versions("ft-badbin")
+        versions = _versions("ft-nostart")
         changed = [n for n in before if after[n] != before[n]]
         assert len(changed) == 1, f"exactly one node was touched: {changed}"
         assert after[changed[0]] is not None and versions[changed[0]] == OLD
@@ -189,4 +189,4 @@ def test_a_binary_that_cannot_start_is_reverted(prefect_server: PrefectServer) -
                 shutil.rmtree(version_dir / "libs")
                 version_dir.rmdir()
                 version_dir.symlink_to(cache)
-        cli("sandbox", "down", "--name", "ft-badbin", check=False)
+        cli("sandbox", "down", "--name", "ft-nostart", check=False)

@@ -65,12 +65,21 @@ def _fresh_env(home: Path, **extra: str) -> dict[str, str]:
 
 def _system_python_lacks_uv() -> None:
     if shutil.which("uv", path=SYSTEM_PATH):
-        pytest.skip("uv is installed system-wide: cannot simulate a machine without it")
+        pytest.fail(
+            "uv is installed system-wide on this machine, so a machine without it cannot be "
+            f"simulated here ({shutil.which('uv', path=SYSTEM_PATH)}); run this test where the "
+            "system PATH has no uv",
+            pytrace=False,
+        )
     probe = subprocess.run(
         ["python3", "-m", "uv", "--version"], env={"PATH": SYSTEM_PATH}, capture_output=True
     )
     if probe.returncode == 0:
-        pytest.skip("the system python3 has uv: cannot simulate a machine without it")
+        pytest.fail(
+            "the system python3 has the uv module, so a machine without uv cannot be "
+            "simulated here; run this test where `python3 -m uv` fails",
+            pytrace=False,
+        )
 
 
 def test_make_demo_installs_uv_and_the_venv_itself(tmp_path: Path) -> None:

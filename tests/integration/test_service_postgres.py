@@ -25,7 +25,7 @@ from tests.integration.postgres import throwaway_postgres
 from tests.integration.service import serve
 
 pytestmark = pytest.mark.integration
-NAME = "svc-pg"
+NAME = "pg-svc"
 
 
 @pytest.fixture(scope="module")
