@@ -239,7 +239,7 @@ def restart_gate(
         unreachable_verdict(unreachable, node_id),
         can_restart(snapshot, node_id, expected_brokers)
         if "broker" in roles
-        else cluster_healthy(snapshot, expected_brokers)
+        else cluster_healthy(snapshot, expected_brokers),
     ]
     if mode == "kraft" and "controller" in roles:
         verdicts.append(
