@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,16 +54,21 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
         auth = tuple(self.auth.split(":", 1)) if self.auth and ":" in self.auth else None
-        try:
-            response = httpx.request(
-                method,
-                f"{self.api_url}{path}",
-                json=body,
-                auth=auth,
-                timeout=30,  # type: ignore[arg-type]
-            )
-        except httpx.HTTPError as exc:
-            raise ApiError(f"cannot reach the Prefect API at {self.api_url}: {exc}") from None
+        # A busy server (its database locked) answers 503 for a moment: try again, briefly.
+        for wait in (0.5, 1.0, 2.0, 4.0, None):
+            try:
+                response = httpx.request(
+                    method,
+                    f"{self.api_url}{path}",
+                    json=body,
+                    auth=auth,
+                    timeout=30,  # type: ignore[arg-type]
+                )
+            except httpx.HTTPError as exc:
+                raise ApiError(f"cannot reach the Prefect API at {self.api_url}: {exc}") from None
+            if response.status_code not in (502, 503, 504) or wait is None:
+                break
+            time.sleep(wait)
         if response.status_code == 401:
             raise ApiError("the Prefect API wants credentials: set PREFECT_API_AUTH_STRING")
         if response.status_code >= 400:

@@ -36,7 +36,11 @@ class Service:
 
     def api(self, method: str, path: str, body: Any = None) -> httpx.Response:
         """Plain HTTP, as a ticketing system would call it."""
-        response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
+        for wait in (0.5, 1.0, 2.0, 4.0, None):  # a busy server answers 503 for a moment
+            response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
+            if response.status_code not in (502, 503, 504) or wait is None:
+                break
+            time.sleep(wait)
         if response.status_code >= 400:
             raise AssertionError(f"{method} {path} -> {response.status_code}: {response.text}")
         return response
