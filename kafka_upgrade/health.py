@@ -28,7 +28,7 @@ broker, the rule and what the operator can do):
    in the ISR of every partition it replicates ("not-in-isr"), and rules 1-4
    hold for the rest of the cluster.
 7. Pacing: a node counts as stable after ``required`` healthy polls in a row
-   (``Stability``); one bad poll resets the count.
+   that span at least ``min_seconds`` (``Stability``); one bad poll resets both.
 8. KRaft controllers: controller N may restart when, without N, the voters
    that are caught up (lag <= max_lag records and caught up within
    max_caught_up_age_ms; the leader always counts) still form a majority of
@@ -788,14 +788,20 @@ def node_recovered(
 
 @dataclass(frozen=True)
 class Stability:
-    """Counts healthy polls in a row; one bad poll resets the count.
+    """Healthy polls in a row, and for how long; one bad poll resets both.
 
-    ``Stability(required=3).observe(v1).observe(v2)...``; ``.stable`` once the
-    last ``required`` verdicts were all ok.
+    ``Stability(required=3, min_seconds=2).observe(v1, at=t1).observe(v2, at=t2)...``;
+    ``.stable`` once the last ``required`` verdicts were all ok *and* the streak has
+    lasted ``min_seconds`` (from its first healthy poll to its latest). Count alone
+    would let faster polls shorten the watch; time alone would let one lucky poll
+    after a long wait count. ``at`` is a monotonic clock reading in seconds.
     """
 
     required: int
+    min_seconds: float = 0.0
     streak: int = 0
+    since: float | None = None  # when the streak's first healthy poll was taken
+    latest: float | None = None
     last: Verdict | None = None
 
     def __post_init__(self) -> None:
@@ -803,16 +809,30 @@ class Stability:
             raise ValueError(
                 f"required consecutive healthy polls must be >= 1, got {self.required}"
             )
+        if self.min_seconds < 0:
+            raise ValueError(f"min_seconds must be >= 0, got {self.min_seconds}")
 
-    def observe(self, verdict: Verdict) -> Stability:
-        return Stability(self.required, self.streak + 1 if verdict.ok else 0, verdict)
+    def observe(self, verdict: Verdict, at: float = 0.0) -> Stability:
+        if not verdict.ok:
+            return Stability(self.required, self.min_seconds, 0, None, at, verdict)
+        since = self.since if self.streak else at
+        return Stability(self.required, self.min_seconds, self.streak + 1, since, at, verdict)
+
+    @property
+    def lasted(self) -> float:
+        """Seconds from the streak's first healthy poll to its latest (0 without a streak)."""
+        if not self.streak or self.since is None or self.latest is None:
+            return 0.0
+        return self.latest - self.since
 
     @property
     def stable(self) -> bool:
-        return self.streak >= self.required
+        return self.streak >= self.required and self.lasted >= self.min_seconds
 
     def __str__(self) -> str:
         text = f"{min(self.streak, self.required)}/{self.required} healthy polls in a row"
+        if self.min_seconds:
+            text += f", {min(self.lasted, self.min_seconds):.1f}/{self.min_seconds:g} s"
         if self.last is not None and not self.last.ok:
             text += f"; last poll: {self.last}"
         return text

@@ -166,8 +166,26 @@ class Timeouts(_Strict):
 
 
 class HealthThresholds(_Strict):
-    poll_interval_s: float = Field(1.0, gt=0, le=1.0, description="Seconds between health polls.")
+    poll_interval_s: float = Field(
+        0.25,
+        gt=0,
+        le=1.0,
+        description="Seconds between health polls (at least as long as the last poll took, so "
+        "a big cluster is never polled flat out).",
+    )
     stable_checks: int = Field(3, ge=1, description="Consecutive healthy polls required.")
+    stable_s: float = Field(
+        2.0,
+        ge=0,
+        description="...and for at least this many seconds, from the first of them to the last.",
+    )
+    stable_reuse_s: float = Field(
+        15.0,
+        ge=0,
+        description="A node's restart gate needs one healthy poll instead of a second stability "
+        "watch when the cluster was seen stably healthy this recently (after the previous "
+        "node's recovery, with nothing seen unhealthy since). 0: always watch again.",
+    )
     controller_max_lag: int = Field(1000, ge=0, description="Max voter lag (records).")
     controller_caught_up_ms: int = Field(5000, ge=0, description="Voter caught up this recently.")
     lag_growth_warn: int = Field(10000, ge=0, description="Consumer lag growth worth a warning.")

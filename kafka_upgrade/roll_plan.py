@@ -289,3 +289,57 @@ def registration(snapshot: ClusterSnapshot, node_id: int) -> tuple[bool, bool]:
     registered = node_id in snapshot.brokers
     in_isr = all(node_id in p.isr for p in snapshot.partitions_of(node_id))
     return registered, in_isr
+
+
+# -- watching a start -------------------------------------------------------------
+
+# The start scripts exec the JVM at once: no Kafka process this long after the start
+# means it died. A controller-only node that has stayed up this long counts as started
+# (its quorum check follows in the recovered gate).
+JVM_GONE_AFTER_S = 3.0
+CONTROLLER_UP_S = 3.0
+
+
+@dataclass(frozen=True)
+class StartLook:
+    """One look at a node right after the roll started it."""
+
+    elapsed: float  # seconds since the start command
+    observed: bool  # False: the node could not be probed this time
+    pid: int | None = None  # the Kafka process now, None if none
+    registered: bool = False  # (brokers) in the cluster's metadata
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    ok: bool
+    seconds: float
+    detail: str  # what was seen, in words
+
+
+def start_outcome(
+    look: StartLook, earlier_pid: int | None, is_broker: bool, limit: float
+) -> StartOutcome | None:
+    """Has the start succeeded, failed, or is it still under way (None)?
+
+    ``earlier_pid`` is a process an earlier look saw; ``limit`` is
+    ``timeouts.start_s``, the most a broker may take to register.
+    """
+    t = look.elapsed
+    if not look.observed:
+        if t > limit:
+            return StartOutcome(False, t, f"could not be observed for {limit:.0f} s")
+        return None
+    if look.pid is None and (earlier_pid is not None or t > JVM_GONE_AFTER_S):
+        what = f"pid {earlier_pid} exited" if earlier_pid else "its JVM exited at once"
+        return StartOutcome(False, t, f"{what}; no Kafka process {t:.1f} s after the start")
+    if look.pid is not None:
+        if is_broker and look.registered:
+            return StartOutcome(True, t, f"pid {look.pid} registered after {t:.1f} s")
+        if not is_broker and t >= CONTROLLER_UP_S:
+            return StartOutcome(True, t, f"pid {look.pid} up for {t:.0f} s")
+    if t > limit:
+        return StartOutcome(
+            False, t, f"pid {look.pid or earlier_pid} did not register within {limit:.0f} s"
+        )
+    return None

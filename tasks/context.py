@@ -40,6 +40,10 @@ class UpgradeContext:
     remote: Remote
     reader: AdminWorker  # snapshot() and consumer_lag(), in a child process
     records: list[StepRecord] = field(default_factory=list)
+    # When (time.monotonic()) a sensor last saw the cluster stably healthy, and after
+    # what; cleared when anything is seen unhealthy or a node is about to restart.
+    # The next restart gate then needs one healthy poll, not a second stability watch.
+    stable_seen: tuple[float, str] | None = None
 
     @classmethod
     def open(cls, inventory: Inventory) -> UpgradeContext:

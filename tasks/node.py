@@ -188,7 +188,7 @@ def stop_node(ctx: UpgradeContext, node_id: int, label: str) -> float:
             seconds = time.monotonic() - started
             logger.info("%s: pid %s exited after %.1f s", label, pid, seconds)
             return seconds
-        time.sleep(0.5)
+        time.sleep(0.2)  # one cheap SSH probe per look
     raise StepFailed(
         f"{label}: pid {pid} still runs {limit:.0f} s after a controlled shutdown was asked. "
         "Nothing was killed. Look at its server.log and a thread dump (jstack), stop it by hand, "

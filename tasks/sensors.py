@@ -14,7 +14,6 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -24,11 +23,15 @@ from kafka_upgrade.health import ClusterSnapshot, QuorumStatus, Stability, Verdi
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.kafka_cli import quorum_from_replication
 from kafka_upgrade.node_commands import parse_probe, probe_command
+from kafka_upgrade.quorum_wire import QuorumWireError, describe_quorum
 from kafka_upgrade.remote import TransientRemoteError
 from kafka_upgrade.roll_plan import (
     GateLimits,
+    StartLook,
+    StartOutcome,
     recovered_gate,
     restart_gate,
+    start_outcome,
     unreachable_verdict,
 )
 from tasks.context import UpgradeContext
@@ -40,18 +43,29 @@ def _watch(
     what: str,
     judge: Callable[[], Verdict],
     timeout: float,
+    carried: str | None = None,
 ) -> int:
-    """Poll ``judge`` until it is ok ``stable_checks`` times in a row; returns the polls used."""
+    """Poll ``judge`` until it is stably ok (``stable_checks`` polls in a row over at least
+    ``stable_s``); returns the polls used. ``carried`` (why the cluster is already known to
+    be stably healthy) makes one healthy poll enough; a bad poll voids it.
+
+    Polls come every ``poll_interval_s``, or as often as the last poll took, if longer.
+    """
     logger = get_run_logger()
     health = ctx.inventory.health
     deadline = time.monotonic() + timeout
-    stability = Stability(health.stable_checks)
+
+    def fresh() -> Stability:
+        return Stability(health.stable_checks, health.stable_s)
+
+    stability = Stability(1) if carried else fresh()
     polls = 0
     last_said = ""
     verdict: Verdict | None = None
     blind_since: float | None = None
     while True:
         polls += 1
+        began = time.monotonic()
         try:
             verdict = judge()
         except (KafkaUnavailable, TransientRemoteError) as exc:
@@ -62,15 +76,19 @@ def _watch(
             said = (
                 f"{what}: the cluster does not answer (for {int(blind // 10) * 10} s so far): {exc}"
             )
-            stability = Stability(health.stable_checks)  # an unseen poll is not a healthy one
+            stability, carried = fresh(), None  # an unseen poll is not a healthy one
         else:
             blind_since = None
             said = f"{what}: {verdict}"
-            stability = stability.observe(verdict)
+            if carried and not verdict.ok:
+                stability, carried = fresh(), None  # what was carried no longer holds
+            stability = stability.observe(verdict, at=time.monotonic())
         if said != last_said:
             (logger.info if verdict is not None and verdict.ok else logger.warning)(said)
             last_said = said
         if stability.stable:
+            if carried:
+                logger.info("%s: one healthy poll is enough: %s", what, carried)
             return polls
         if time.monotonic() >= deadline:
             reasons = str(verdict) if verdict is not None else last_said
@@ -78,7 +96,22 @@ def _watch(
                 f"{what}: not stably healthy within {timeout:.0f} s; last verdict: {reasons}. "
                 "The run stops here and touches no other node; fix the cause and re-run."
             )
-        time.sleep(health.poll_interval_s)
+        time.sleep(max(health.poll_interval_s, time.monotonic() - began))
+
+
+def _seen_stable(ctx: UpgradeContext, after: str) -> None:
+    ctx.stable_seen = (time.monotonic(), after)
+
+
+def _carried(ctx: UpgradeContext) -> str | None:
+    """Why the next restart gate may take one healthy poll, or None."""
+    if ctx.stable_seen is None:
+        return None
+    at, after = ctx.stable_seen
+    age = time.monotonic() - at
+    if age > ctx.inventory.health.stable_reuse_s:
+        return None
+    return f"the cluster was seen stably healthy {age:.1f} s ago ({after}), nothing unhealthy since"
 
 
 def _snapshot(ctx: UpgradeContext) -> ClusterSnapshot:
@@ -88,12 +121,14 @@ def _snapshot(ctx: UpgradeContext) -> ClusterSnapshot:
 @task(task_run_name="wait-cluster-healthy-{label}", cache_policy=NO_CACHE)
 def wait_cluster_healthy(ctx: UpgradeContext, label: str) -> int:
     expected = ctx.expected_brokers()
-    return _watch(
+    polls = _watch(
         ctx,
         f"cluster {ctx.inventory.cluster} ({label})",
         lambda: cluster_healthy(_snapshot(ctx), expected),
         ctx.inventory.timeouts.healthy_before_s,
     )
+    _seen_stable(ctx, label)
+    return polls
 
 
 def unreachable_brokers(ctx: UpgradeContext, timeout: float = 0.5) -> set[int]:
@@ -151,7 +186,15 @@ def wait_safe_to_restart(ctx: UpgradeContext, node_id: int, label: str) -> int:
             unreachable_brokers(ctx),
         )
 
-    return _watch(ctx, f"before restarting {label}", judge, ctx.inventory.timeouts.healthy_before_s)
+    carried = _carried(ctx)
+    ctx.stable_seen = None  # this node is about to go down
+    return _watch(
+        ctx,
+        f"before restarting {label}",
+        judge,
+        ctx.inventory.timeouts.healthy_before_s,
+        carried,
+    )
 
 
 @task(task_run_name="wait-healthy-{label}", cache_policy=NO_CACHE)
@@ -176,67 +219,49 @@ def wait_recovered(ctx: UpgradeContext, node_id: int, label: str, version: str) 
         )
 
     timeout = ctx.inventory.timeouts.start_s + ctx.inventory.timeouts.recover_s
-    return _watch(ctx, f"after restarting {label}", judge, timeout)
-
-
-@dataclass(frozen=True)
-class StartOutcome:
-    ok: bool
-    seconds: float
-    detail: str  # what was seen, in words
+    polls = _watch(ctx, f"after restarting {label}", judge, timeout)
+    _seen_stable(ctx, f"after {label}'s recovery")
+    return polls
 
 
 @task(task_run_name="watch-start-{label}", cache_policy=NO_CACHE)
 def watch_start(ctx: UpgradeContext, node_id: int, label: str) -> StartOutcome:
-    """Right after a start: is the process alive and (a broker) registered?
-
-    A JVM that dies is seen within a second or two; a broker that does not
-    register within ``timeouts.start_s`` counts as failed too. Controller-only
-    nodes count as started once their process has stayed up a few seconds (the
-    quorum check follows in ``wait_recovered``).
-    """
+    """Right after a start, look at the node (process; a broker's registration) a few
+    times a second until ``roll_plan.start_outcome`` says it started or failed: a JVM
+    that dies is seen within seconds, not after the recovery timeout."""
     node = ctx.node(node_id)
     started = time.monotonic()
-    limit = ctx.inventory.timeouts.start_s
     seen_pid: int | None = None
     while True:
-        elapsed = time.monotonic() - started
+        look = _look_at_start(ctx, node_id, label, time.monotonic() - started)
+        outcome = start_outcome(look, seen_pid, node.is_broker, ctx.inventory.timeouts.start_s)
+        if outcome is not None:
+            return outcome
+        seen_pid = look.pid or seen_pid
+        time.sleep(_START_POLL_S)
+
+
+_START_POLL_S = 0.25
+
+
+def _look_at_start(ctx: UpgradeContext, node_id: int, label: str, elapsed: float) -> StartLook:
+    node = ctx.node(node_id)
+    try:
+        probe = ctx.remote.run(node, probe_command(node), timeout=30)
+    except TransientRemoteError as exc:  # an unseen poll proves nothing either way
+        get_run_logger().warning("%s: cannot look at the node right now (%s)", label, exc)
+        return StartLook(elapsed, observed=False)
+    state = parse_probe(probe.stdout) if probe.ok else None
+    if state is None:
+        return StartLook(elapsed, observed=False)
+    pid = state.process.pid if state.process else None
+    registered = False
+    if pid is not None and node.is_broker:
         try:
-            probe = ctx.remote.run(node, probe_command(node), timeout=30)
-        except TransientRemoteError as exc:  # an unseen poll proves nothing either way
-            get_run_logger().warning("%s: cannot look at the node right now (%s)", label, exc)
-            if elapsed > limit:
-                return StartOutcome(False, elapsed, f"could not be observed for {limit:.0f} s")
-            time.sleep(1.0)
-            continue
-        state = parse_probe(probe.stdout) if probe.ok else None
-        if state is None:
-            time.sleep(1.0)
-            continue
-        if state.process is None:
-            # The start script execs the JVM at once: no process after 3 s means it died.
-            if seen_pid is not None or elapsed > 3:
-                what = f"pid {seen_pid} exited" if seen_pid else "its JVM exited at once"
-                return StartOutcome(
-                    False, elapsed, f"{what}; no Kafka process {elapsed:.1f} s after the start"
-                )
-        else:
-            seen_pid = state.process.pid
-            if not node.is_broker and elapsed >= 5:
-                return StartOutcome(True, elapsed, f"pid {seen_pid} up for {elapsed:.0f} s")
-            if node.is_broker:
-                try:
-                    if node_id in _snapshot(ctx).brokers:
-                        return StartOutcome(
-                            True, elapsed, f"pid {seen_pid} registered after {elapsed:.1f} s"
-                        )
-                except KafkaUnavailable:
-                    pass
-        if elapsed > limit:
-            return StartOutcome(
-                False, elapsed, f"pid {seen_pid} did not register within {limit:.0f} s"
-            )
-        time.sleep(1.0)
+            registered = node_id in _snapshot(ctx).brokers
+        except KafkaUnavailable:
+            pass
+    return StartLook(elapsed, observed=True, pid=pid, registered=registered)
 
 
 @task(task_run_name="restore-leadership-{label}", cache_policy=NO_CACHE)
@@ -246,32 +271,36 @@ def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
     worth a warning, never a stop: it is not unsafe."""
     logger = get_run_logger()
     deadline = time.monotonic() + ctx.inventory.timeouts.leadership_s
-    asked = False
-    asked_at = 0.0
+    expected = ctx.expected_brokers()
+    asked_at: float | None = None
     said = ""
     waiting: tuple = ()
     while time.monotonic() < deadline:
         down = unreachable_brokers(ctx)
         if down:  # say so now; the next node's gate holds the roll until it is back
+            ctx.stable_seen = None
             logger.warning("%s", unreachable_verdict(down))
             return -1
         try:
-            waiting = _snapshot(ctx).awaiting_preferred_leader(node_id)
+            snapshot = _snapshot(ctx)
+            if not cluster_healthy(snapshot, expected).ok:
+                ctx.stable_seen = None  # the next gate watches for stability again
+            waiting = snapshot.awaiting_preferred_leader(node_id)
             if not waiting:
                 logger.info("%s leads its preferred partitions again", label)
                 return 0
-            if time.monotonic() - asked_at >= 5:  # ask, and again every 5 s for the rest
-                asked_at = time.monotonic()
+            if asked_at is None or time.monotonic() - asked_at >= 5:  # ask; again every 5 s
                 failed = ctx.reader.elect_preferred([(p.topic, p.partition) for p in waiting])
-                if not asked:
+                if asked_at is None:
                     logger.info(
                         "%s: preferred leader election for %d partition(s)%s",
                         label,
                         len(waiting),
                         f"; not done for {sorted(failed)[:5]}" if failed else "",
                     )
-                asked = True
+                asked_at = time.monotonic()
         except KafkaUnavailable as exc:
+            ctx.stable_seen = None
             if str(exc) != said:
                 logger.info("%s: leadership not readable right now (%s)", label, exc)
                 said = str(exc)
@@ -297,12 +326,21 @@ def record_lag(ctx: UpgradeContext, label: str) -> dict[str, int]:
         return {}
 
 
-def read_quorum(ctx: UpgradeContext):  # type: ignore[no-untyped-def]
-    """The KRaft quorum as kafka-metadata-quorum.sh reports it (run on a live node).
+def read_quorum(ctx: UpgradeContext) -> QuorumStatus:
+    """The KRaft metadata quorum: leader, voters, their lag and how recently they caught up.
 
-    A quorum that no node can describe right now (an election under way) is an unseen
-    poll for the sensors, not a failed step.
+    PLAINTEXT clusters: one DescribeQuorum request to a broker (``quorum_wire``),
+    milliseconds. Others: ``kafka-metadata-quorum.sh`` on a live node with the
+    inventory's ``tools_command_config`` (a JVM per read, 1.5-2 s).
+
+    A quorum that cannot be described right now (an election under way, the asked
+    brokers restarting) is an unseen poll for the sensors, not a failed step.
     """
+    if ctx.inventory.kafka.security_protocol == "PLAINTEXT":
+        try:
+            return describe_quorum(ctx.inventory.bootstrap_servers)
+        except QuorumWireError as exc:
+            raise KafkaUnavailable(f"the metadata quorum could not be read: {exc}") from None
     try:
         replication = run_tool(ctx, "kafka-metadata-quorum.sh", ["describe", "--replication"])
     except StepFailed as exc:

@@ -426,6 +426,34 @@ def test_stability_accumulates_and_explains() -> None:
         Stability(required=0)
 
 
+@pytest.mark.parametrize(
+    ("polls", "expected"),
+    [
+        # (seconds, verdict) with required=3 polls over min_seconds=2
+        ([(0, OK), (0.25, OK), (0.5, OK)], False),  # three fast polls: not long enough
+        ([(0, OK), (1, OK), (2, OK)], True),
+        ([(0, OK), (0.25, OK), (0.5, OK), (1.0, OK), (1.99, OK)], False),
+        ([(0, OK), (0.5, OK), (1.0, OK), (1.5, OK), (2.0, OK)], True),
+        ([(0, OK), (5, OK)], False),  # long enough, but one poll short
+        ([(0, OK), (1, OK), (1.5, BAD), (2, OK), (3, OK), (3.5, OK)], False),  # reset at 1.5
+        ([(0, OK), (1, OK), (1.5, BAD), (2, OK), (3, OK), (4, OK)], True),
+        ([(0, BAD), (10, OK), (10.2, OK), (10.4, OK)], False),  # waiting bad is not healthy time
+    ],
+)
+def test_stability_needs_time_as_well_as_count(polls, expected) -> None:
+    s = Stability(required=3, min_seconds=2)
+    for at, verdict in polls:
+        s = s.observe(verdict, at=at)
+    assert s.stable is expected
+
+
+def test_stability_says_how_long() -> None:
+    s = Stability(required=3, min_seconds=2).observe(OK, at=10).observe(OK, at=10.5)
+    assert str(s) == "2/3 healthy polls in a row, 0.5/2 s"
+    with pytest.raises(ValueError):
+        Stability(required=1, min_seconds=-1)
+
+
 def test_verdict_invariants() -> None:
     with pytest.raises(ValueError):
         Verdict(True, (BAD.reasons[0],))

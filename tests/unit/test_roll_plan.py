@@ -10,10 +10,12 @@ from kafka_upgrade.roll_plan import (
     Action,
     NodeObservation,
     NodeState,
+    StartLook,
     Want,
     decide,
     recovered_gate,
     restart_gate,
+    start_outcome,
 )
 from tests.unit.snapshots import cluster
 
@@ -327,3 +329,35 @@ def test_a_broker_whose_listener_refuses_is_named_by_both_gates() -> None:
     after = recovered_gate("zk", BROKER, 2, NEW, NEW, snapshot, {1, 2, 3}, unreachable={2, 3})
     assert after.rules == ("broker-unreachable",)  # the node itself is judged by its own rules
     assert restart_gate("zk", BROKER, 2, snapshot, {1, 2, 3}, unreachable={2}).ok
+
+
+# Watching a start: (look, pid seen before, is a broker) -> ok / failed / still watching.
+LIMIT = 60.0
+START = [
+    # id, look, earlier pid, broker, expected (None: keep watching), words
+    ("no process yet, 1 s in", StartLook(1.0, True), None, True, None, ""),
+    ("no process after 3 s: JVM died", StartLook(3.2, True), None, True, False, "exited at once"),
+    ("pid seen, then gone", StartLook(1.5, True), 4242, True, False, "pid 4242 exited"),
+    ("broker up, not registered", StartLook(5, True, 4242), None, True, None, ""),
+    ("broker registered", StartLook(5, True, 4242, True), None, True, True, "registered"),
+    ("broker never registers", StartLook(61, True, 4242), 4242, True, False, "within 60 s"),
+    ("controller up 1 s", StartLook(1, True, 7), None, False, None, ""),
+    ("controller up 3 s", StartLook(3, True, 7), 7, False, True, "up for 3 s"),
+    ("controller died", StartLook(2, True), 7, False, False, "pid 7 exited"),
+    ("combined node: registration", StartLook(9, True, 7, True), 7, True, True, "registered"),
+    ("unseen, within the limit", StartLook(10, False), 7, True, None, ""),
+    ("unseen past the limit", StartLook(61, False), 7, True, False, "could not be observed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("look", "earlier", "broker", "ok", "words"),
+    [r[1:] for r in START],
+    ids=[r[0] for r in START],
+)
+def test_start_outcome(look, earlier, broker, ok, words) -> None:  # noqa: ANN001
+    outcome = start_outcome(look, earlier, broker, LIMIT)
+    if ok is None:
+        assert outcome is None
+    else:
+        assert outcome is not None and outcome.ok is ok and words in outcome.detail
