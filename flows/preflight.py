@@ -61,6 +61,8 @@ from tasks.kafka_tools import run_tool
 from tasks.node import observe_node, read_config
 from tasks.sensors import wait_cluster_healthy
 
+_LOG = logging.getLogger("kafka_upgrade.preflight")
+
 
 def preflight(
     ctx: UpgradeContext,
@@ -73,18 +75,38 @@ def preflight(
     ``accept_unavailable`` adds to the inventory's list of topics the operator
     accepts to be unavailable during restarts. Unless ``report_only``, a
     blocking finding raises ``BadInput`` (one message, every finding) and the
-    cluster is waited for until healthy.
+    cluster is waited for until healthy (``enforce``).
     """
+    result = inspect_cluster(ctx, accept_unavailable, strict=not report_only)
+    return result if report_only else enforce(ctx, result)
+
+
+def inspect_cluster(
+    ctx: UpgradeContext,
+    accept_unavailable: Collection[str] = (),
+    *,
+    strict: bool = True,
+) -> PreflightReport:
+    """Every check, reported and never acted on. ``strict`` stops at the first thing that
+    makes the rest pointless (the path refused, the features unreadable); otherwise those
+    are findings too, and the report is whole (what the plan shows)."""
     in_flow = FlowRunContext.get() is not None
-    logger: Any = get_run_logger() if in_flow else logging.getLogger("kafka_upgrade.preflight")
+    logger: Any = get_run_logger() if in_flow else _LOG
     inv = ctx.inventory
     target = str(inv.target_version)
     accepted = sorted({*inv.accept_unavailable, *accept_unavailable})
     findings: list[Finding] = []
 
+    left_down: list[str] = []
+
     def report(accepted_at_risk: Sequence[str] = ()) -> PreflightReport:
         return PreflightReport(
-            inv.cluster, inv.current_version, target, tuple(findings), tuple(accepted_at_risk)
+            inv.cluster,
+            inv.current_version,
+            target,
+            tuple(findings),
+            tuple(accepted_at_risk),
+            tuple(left_down),
         )
 
     # 1. The path (metadata.version among its rules).
@@ -93,10 +115,10 @@ def preflight(
         try:
             features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
         except StepFailed as exc:
-            if not report_only:
+            if strict:
                 raise
             findings.append(
-                warning(
+                blocking(
                     "metadata-version-unread", "cluster", f"{exc}; the path check ran without it."
                 )
             )
@@ -108,14 +130,13 @@ def preflight(
         inv.current_version, target, inv.mode, metadata_version=metadata_version
     )
     findings += path_findings(path)
-    if not path.ok and not report_only:
+    if not path.ok and strict:
         # Nothing else is worth an SSH round trip: the upgrade cannot run as asked.
         raise BadInput(f"upgrade {inv.current_version} -> {target} refused: {path}")
     if any(r.rule == "invalid-version" for r in path.reasons):
         return report()
 
     # 2. Every node.
-    left_down: list[str] = []
     running: dict[int, NodeObservation] = {}
     for node in inv.nodes:
         label = node_label(node)
@@ -210,7 +231,7 @@ def preflight(
             snapshot, inv.current_version, accepted
         )
         findings += topic_findings
-        if report_only:
+        if not strict:
             # The run would wait for these before the first restart.
             findings += reason_findings(
                 cluster_healthy(snapshot, ctx.expected_brokers()).reasons,
@@ -218,27 +239,27 @@ def preflight(
                 Severity.WARNING,
             )
 
-    result = report(accepted_at_risk)
-    if report_only:
-        return result  # the caller shows it (the plan)
+    return report(accepted_at_risk)
+
+
+def enforce(ctx: UpgradeContext, result: PreflightReport) -> PreflightReport:
+    """Act on a report: refuse with every blocking finding in one message, say the
+    warnings, and wait until the cluster is healthy (unless a node left down by an
+    earlier run must be started first: the roll does that, then waits)."""
+    logger: Any = get_run_logger() if FlowRunContext.get() is not None else _LOG
     if not result.ok:
-        # One message with every blocking finding; the warnings wait for the next run (or
-        # the plan), so nothing is said twice.
         raise BadInput(result.refusal())
     # Accepted topics are among the warnings ("accepted in accept_unavailable, ...").
     for finding in result.warnings:
         logger.warning("preflight: %s", finding)
-
-    # 5. A healthy cluster, unless a node left down must be started first: the roll starts
-    # it and waits until the cluster is healthy before anything else.
-    if left_down:
+    if result.left_down:
         return result
     wait_cluster_healthy(ctx, "preflight")
     logger.info(
         "preflight: %s -> %s path valid, %d hosts reachable and staged, cluster healthy",
-        inv.current_version,
-        target,
-        len(inv.nodes),
+        result.current,
+        result.target,
+        len(ctx.inventory.nodes),
     )
     return result
 
@@ -261,4 +282,4 @@ def _each(
     return [f.result() for f in futures]
 
 
-__all__ = ["preflight"]
+__all__ = ["enforce", "inspect_cluster", "preflight"]

@@ -27,9 +27,9 @@ from flows.approval import ApprovalOutcome, ask, plan_for_approval
 from flows.cluster_lock import hold_cluster
 from flows.common import as_values, load_for, require, running_versions, total_steps
 from flows.finalize import finalize_metadata_version
-from flows.preflight import preflight
+from flows.preflight import enforce, inspect_cluster
 from flows.roll import roll
-from flows.upgrade_plan import observe_plan
+from flows.upgrade_plan import plan_for
 from kafka_upgrade.errors import BadInput, StepFailed
 from kafka_upgrade.inventory import Inventory
 from kafka_upgrade.kafka_cli import parse_features_describe
@@ -216,17 +216,19 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
     timeout = int(request.approval_timeout_s or inventory.timeouts.approval_s)
     if request.ticket:
         logger.info("ticket %s: upgrade %s to %s", request.ticket, inventory.cluster, target)
-    try:
-        plan = observe_plan(inventory, request.accept_unavailable or ())
-    except Exception as exc:  # noqa: BLE001 - the plan informs; preflight below is the gate
-        logger.warning("could not work out the whole plan (%s); preflight decides", exc)
-    else:  # the findings themselves are said once, by preflight below
-        create_markdown_artifact(key=f"plan-{inventory.cluster}", markdown=plan.markdown())
-        for phase in plan.phases:
-            logger.info("plan: %s", phase.lines()[0])
     ctx = UpgradeContext.open(inventory)
     try:
-        checked = preflight(ctx, request.accept_unavailable or ())
+        # One look at the cluster serves the plan (the first artifact) and preflight.
+        report = inspect_cluster(ctx, request.accept_unavailable or (), strict=False)
+        try:
+            plan = plan_for(ctx, report)
+        except Exception as exc:  # noqa: BLE001 - the plan informs; preflight is the gate
+            logger.warning("could not work out the whole plan (%s); preflight decides", exc)
+        else:  # the findings themselves are said once, by preflight below
+            create_markdown_artifact(key=f"plan-{inventory.cluster}", markdown=plan.markdown())
+            for phase in plan.phases:
+                logger.info("plan: %s", phase.lines()[0])
+        checked = enforce(ctx, report)
     finally:
         ctx.close()
     accepted = list(checked.accepted_unavailable)

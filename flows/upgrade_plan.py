@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from flows.finalize import plan_now
-from flows.preflight import preflight
+from flows.preflight import inspect_cluster
 from flows.roll import plan_order
 from kafka_upgrade.inventory import Inventory
 from kafka_upgrade.kafka_cli import parse_features_describe
 from kafka_upgrade.phase_plan import PhasePlan, UpgradePlan, roll_plan
 from kafka_upgrade.plan import phase1_config, phase2_config
+from kafka_upgrade.preflight_checks import PreflightReport
 from kafka_upgrade.upgrade_path import check_upgrade_path
 from tasks.context import UpgradeContext, node_label
 from tasks.kafka_tools import run_tool
@@ -29,12 +30,14 @@ def observe_plan(inventory: Inventory, accept_unavailable: Collection[str] = ())
     """Look at the cluster and say what the upgrade would do; changes nothing."""
     ctx = UpgradeContext.open(inventory)
     try:
-        return _observe(ctx, accept_unavailable)
+        return plan_for(ctx, inspect_cluster(ctx, accept_unavailable, strict=False))
     finally:
         ctx.close()
 
 
-def _observe(ctx: UpgradeContext, accept_unavailable: Collection[str]) -> UpgradePlan:
+def plan_for(ctx: UpgradeContext, report: PreflightReport) -> UpgradePlan:
+    """The plan around a preflight report (``inspect_cluster(..., strict=False)``), so a
+    run inspects the cluster once for both its plan and its preflight."""
     inv = ctx.inventory
     target = str(inv.target_version)
     blocking: list[str] = []
@@ -47,7 +50,6 @@ def _observe(ctx: UpgradeContext, accept_unavailable: Collection[str]) -> Upgrad
     path = check_upgrade_path(
         inv.current_version, target, inv.mode, metadata_version=metadata_version
     )
-    report = preflight(ctx, accept_unavailable, report_only=True)
     blocking.extend(str(f) for f in report.blocking)
     notes.extend(str(f) for f in report.warnings if str(f) not in notes)
     props = {node_label(n): read_config.fn(ctx, n.id) for n in inv.nodes}

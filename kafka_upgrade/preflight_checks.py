@@ -133,6 +133,7 @@ class PreflightReport:
     target: str
     findings: tuple[Finding, ...] = ()
     accepted_unavailable: tuple[str, ...] = ()
+    left_down: tuple[str, ...] = ()  # nodes an earlier run of this upgrade left stopped
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
