@@ -3,7 +3,8 @@
 Each mode: `sandbox up` through the CLI; a topic with RF=3 and
 min.insync.replicas=2; 10,000 messages with acks=all written and read back;
 the AdminClient sees every broker and no under-replicated partition; a command
-runs on a node through Fabric with the host key verified; `sandbox down`
+runs on a node through Fabric with the host key verified; the quorum read over
+the wire agrees with Kafka's own tool (KRaft); `sandbox down`
 leaves no Kafka, ZooKeeper or sshd process. Admin requests run in a child
 process (``isolated_admin``), so a librdkafka abort cannot end the session.
 """
@@ -18,10 +19,13 @@ import pytest
 
 from kafka_upgrade import isolated_admin
 from kafka_upgrade.inventory import load_inventory
+from kafka_upgrade.kafka_cli import quorum_from_replication
+from kafka_upgrade.quorum_wire import QuorumWireError, describe_quorum
 from kafka_upgrade.remote import FabricRemote, HostKeyError
 from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.traffic import consume, create_topic, produce
 from kafka_upgrade.versions import pair_for
+from tasks.kafka_tools import tool_command
 from tests.integration.conftest import cli, require_tools, sandbox_status
 
 pytestmark = pytest.mark.integration
@@ -99,6 +103,35 @@ def test_command_runs_on_a_node_through_fabric(sandbox: dict, tmp_path: Path) ->
     )
     with FabricRemote(strict) as remote, pytest.raises(HostKeyError, match="not in"):
         remote.run(node, "true")
+
+
+def test_the_quorum_read_over_the_wire_agrees_with_the_tool(sandbox: dict) -> None:
+    """DescribeQuorum straight to a broker (the gates' route) says what
+    kafka-metadata-quorum.sh says; a ZooKeeper cluster has no quorum to describe."""
+    bootstrap = sandbox["bootstrap_servers"]
+    if sandbox["mode"] == "zk":
+        with pytest.raises(QuorumWireError, match="no broker answered DescribeQuorum"):
+            describe_quorum(bootstrap)
+        return
+    inventory = load_inventory(sandbox["inventory"])
+    node = inventory.nodes[0]
+    with FabricRemote(inventory) as remote:
+        tool = remote.run(
+            node,
+            tool_command(
+                node, "kafka-metadata-quorum.sh", bootstrap, ["describe", "--replication"]
+            ),
+            timeout=90,
+        )
+    assert tool.ok, tool.describe()
+    by_tool = quorum_from_replication(tool.stdout)
+    wire = describe_quorum(bootstrap)
+    assert wire.leader_id == by_tool.leader_id is not None
+    assert wire.voter_ids == by_tool.voter_ids == tuple(n["id"] for n in sandbox["nodes"])
+    # The log moves on between the two reads; both see every voter caught up.
+    for voter in wire.voters:
+        assert voter.lag < 100 and voter.last_caught_up_ms_ago is not None
+        assert voter.last_caught_up_ms_ago < 5000
 
 
 def test_down_leaves_no_process(sandbox: dict) -> None:
