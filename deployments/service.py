@@ -36,6 +36,7 @@ from deployments.local_server import (
     prefect_server,
 )
 from deployments.register import CHECKOUT, POOL, register
+from kafka_upgrade.process_id import alive, descendants
 
 Say = Callable[[str], None]
 WEBHOOK_ENV = "KAFKA_UPGRADE_NOTIFY_WEBHOOK"
@@ -57,51 +58,22 @@ class ServeOptions:
     pool: str = POOL
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (Linux /proc), deepest last."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def stop_tree(proc: subprocess.Popen, grace: float = 20.0) -> None:
     """SIGTERM a child and everything it started (other sessions included), then SIGKILL."""
-    pids = [proc.pid, *_descendants(proc.pid)]
+    pids = [proc.pid, *descendants(proc.pid)]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
         if proc.poll() is None:
             time.sleep(0.2)
         else:
             time.sleep(0.1)
     for pid in pids:
-        if _alive(pid):
+        if alive(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

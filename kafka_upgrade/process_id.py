@@ -97,3 +97,29 @@ def is_running(recorded: ProcessId) -> bool:
 def is_current(recorded: ProcessId) -> bool:
     """Whether ``recorded`` is this very process."""
     return same_process(recorded, ProcessId.current())
+
+
+def alive(pid: int) -> bool:
+    """Whether a process (not a zombie) runs under ``pid`` now."""
+    return observe(pid) is not None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (Linux /proc), parents before their children."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from deployments.local_server import _free_port
-from deployments.service import _alive, _descendants
+from kafka_upgrade.process_id import alive, descendants
 
 READY = re.compile(r"^ready: ui=(\S+) api=(\S+)$")
 
@@ -152,11 +152,11 @@ def serve(
             raise AssertionError("kafka-upgrade serve did not get ready:\n" + "\n".join(output))
         time.sleep(0.2)
     service = Service(proc, ready[0][0], ready[0][1], time.monotonic() - started, output)
-    children = _descendants(proc.pid)
+    children = descendants(proc.pid)
     try:
         yield service
     finally:
-        children = sorted(set(children) | set(_descendants(proc.pid)))
+        children = sorted(set(children) | set(descendants(proc.pid)))
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=60)
@@ -164,7 +164,7 @@ def serve(
             os.killpg(proc.pid, signal.SIGKILL)
             raise AssertionError("serve did not stop within 60 s of SIGTERM") from None
         time.sleep(1)
-        left = [p for p in children if _alive(p)]
+        left = [p for p in children if alive(p)]
         assert code == 0, f"serve exited {code}:\n" + "\n".join(output[-30:])
         assert not left, f"serve left processes behind: {left}"
 

@@ -32,6 +32,7 @@ from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.traffic import ContinuousTraffic
 from kafka_upgrade.versions import KRAFT_PAIR
 from tests.integration.conftest import cli, require_tools
+from tests.integration.faults import node_pids
 
 pytestmark = pytest.mark.integration
 OLD, NEW = KRAFT_PAIR.old, KRAFT_PAIR.new
@@ -47,27 +48,6 @@ def _sandbox(name: str) -> Inventory:
     require_tools()
     cli("sandbox", "up", "--name", name, "--mode", "kraft")
     return load_inventory(cluster.sandbox_dir(name) / "inventory.yaml")
-
-
-def node_pids(inventory: Inventory) -> dict[int, int | None]:
-    """Kafka pid per node, straight from /proc (fast enough to poll several times a second)."""
-    wanted = {str(n.config_path): n.id for n in inventory.nodes}
-    found: dict[int, int | None] = {n.id: None for n in inventory.nodes}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state == "Z" or b"kafka.Kafka" not in args:
-            continue
-        for arg in args:
-            node = wanted.get(arg.decode(errors="replace"))
-            if node is not None:
-                found[node] = int(entry.name)
-    return found
 
 
 def _versions(name: str) -> dict[int, str]:

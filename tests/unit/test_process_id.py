@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -65,3 +66,25 @@ def test_an_ended_process_is_not_running_even_unreaped() -> None:
     assert not is_running(recorded)
     child.wait()
     assert not is_running(recorded)
+
+
+def test_descendants_and_alive_follow_a_real_process_tree() -> None:
+    from kafka_upgrade.process_id import alive, descendants
+
+    parent = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
+    try:
+        deadline = time.monotonic() + 5
+        while len(descendants(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        children = descendants(parent.pid)
+        assert len(children) == 2 and all(alive(p) for p in children)
+    finally:
+        parent.kill()
+        parent.wait()
+    for pid in children:
+        os.kill(pid, 9)
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(p) for p in children)
+    assert not alive(parent.pid)
