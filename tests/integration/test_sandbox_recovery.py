@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from kafka_upgrade.isolated_admin import CHILD_MODULE
-from kafka_upgrade.process_id import is_running, observe
+from kafka_upgrade.process_id import descendants, is_running, observe
 from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.versions import pair_for
 from tests.integration.conftest import CLI, cli, require_tools, sandbox_status
@@ -41,20 +41,6 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.rindex(")") + 2 :].split()[1] == str(pid):
-            found.append(int(entry.name))
-    return found
 
 
 def _state() -> dict:
@@ -104,7 +90,7 @@ def test_the_next_up_takes_down_what_a_killed_up_left(tmp_path: Path) -> None:
         # 2. Kill it where issue 7's abort hit: waiting for the brokers, in its admin child.
         admin_child = _wait_for(
             "its admin child",
-            lambda: [p for p in _children(first.pid) if CHILD_MODULE in _cmdline(p)],
+            lambda: [p for p in descendants(first.pid) if CHILD_MODULE in _cmdline(p)],
             first,
             log,
             timeout=300,
