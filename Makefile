@@ -20,7 +20,7 @@ serve: install
 
 test:
 	@$(BOOTSTRAP) test
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=1800 tests
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=1800 --durations=30 tests
 
 unit: install
 	$(PY) -m pytest -q tests/unit
