@@ -46,6 +46,7 @@ from tasks.node import (
     check_staged,
     node_logs,
     observe_node,
+    probe_node,
     read_config,
     restore_config,
     set_config,
@@ -97,13 +98,11 @@ class _Roll:
         self.revert_failed_start = revert_failed_start
         self.logger = get_run_logger()
 
-    def want(self, node_id: int) -> Want:
-        return Want(self.binary, self.wanted_config(read_config(self.ctx, node_id)))
-
     def observe(self, node_id: int) -> tuple[NodeObservation, Want, Decision]:
-        want = self.want(node_id)
+        props = read_config(self.ctx, node_id)
+        want = Want(self.binary, self.wanted_config(props))
         label = node_label(self.ctx.node(node_id))
-        obs = observe_node(self.ctx, node_id, label, sorted(want.config), self.binary)
+        obs = observe_node(self.ctx, node_id, label, sorted(want.config), self.binary, props)
         decision = decide(obs, want)
         self.logger.info("%s: %s", self.phase, decision)
         return obs, want, decision
@@ -111,8 +110,19 @@ class _Roll:
     # -- step 1: nodes a dead run left down -------------------------------------
 
     def bring_back_stopped(self) -> list[StepRecord]:
+        """Start first what an earlier run left stopped; refuse a stop nothing explains.
+
+        Every node's process is probed at once; only a node without one (or one that
+        cannot be probed) is observed in full and decided here. A running node is
+        decided when its turn comes.
+        """
+        nodes = self.ctx.inventory.nodes
+        probes = [probe_node.submit(self.ctx, node.id) for node in nodes]
         records = []
-        for node in self.ctx.inventory.nodes:
+        for node, probe in zip(nodes, probes, strict=True):
+            probe.wait()
+            if probe.state.is_completed() and probe.result().running:
+                continue
             obs, _, decision = self.observe(node.id)
             if decision.action is Action.STOP_RUN:
                 raise StepFailed(

@@ -72,12 +72,19 @@ def read_config(ctx: UpgradeContext, node_id: int) -> dict[str, str]:
 
 @task(task_run_name="observe-{label}", **RETRIES)
 def observe_node(
-    ctx: UpgradeContext, node_id: int, label: str, keys: list[str], binary: str
+    ctx: UpgradeContext,
+    node_id: int,
+    label: str,
+    keys: list[str],
+    binary: str,
+    props: dict[str, str] | None = None,
 ) -> NodeObservation:
-    """Everything the roll plan needs to know about one node, seen now."""
+    """Everything the roll plan needs to know about one node, seen now (``props``: its
+    server.properties if the caller has just read them)."""
     node = ctx.node(node_id)
     state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
-    props = read_config.fn(ctx, node_id)
+    if props is None:
+        props = read_config.fn(ctx, node_id)
     backup = ctx.remote.run(node, backup_exists_command(node, binary), timeout=30)
     registered = in_isr = None
     if node.is_broker and state.running:
