@@ -50,13 +50,19 @@ class Progress:
     _artifact_id: UUID | None = None
 
     @property
+    def steps_done(self) -> int:
+        """A step is a node in a phase, or a cluster-wide phase (the finalize writes a row
+        per feature but is one step; a node started first and then skipped is one too)."""
+        return len({(r.phase, r.node_id) for r in self.done})
+
+    @property
     def percent(self) -> float:
         if self.total_steps <= 0:
             return 0.0
-        return min(100.0, round(100.0 * len(self.done) / self.total_steps, 1))
+        return min(100.0, round(100.0 * self.steps_done / self.total_steps, 1))
 
     def describe(self) -> str:
-        return f"{self.cluster}: {self.now} ({len(self.done)} of {self.total_steps} steps done)"
+        return f"{self.cluster}: {self.now} ({self.steps_done} of {self.total_steps} steps done)"
 
     def at(self, now: str) -> None:
         """Say what the run is doing now (e.g. 'phase-1-binaries: broker-2')."""
