@@ -9,6 +9,7 @@ server:
    while the run is paused;
 3. afterwards: 0 lost, 0 duplicated, 0 failed deliveries; every node on NEW;
    ZooKeeper: the protocol at NEW; KRaft: metadata.version at NEW's level;
+   every partition of the traffic topic led by its preferred replica again;
 4. a second run skips every node (resume) and a reject ends it cleanly.
 """
 
@@ -27,6 +28,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from deployments.approval import decide, wait_until_paused
 from deployments.local_run import RunOutcome, flush_to_server, run_upgrade
 from deployments.local_server import PrefectServer, temporary_server
+from kafka_upgrade import isolated_admin
 from kafka_upgrade.inventory import Inventory, load_inventory
 from kafka_upgrade.kafka_cli import parse_features_describe
 from kafka_upgrade.properties import read_properties
@@ -173,6 +175,16 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
             assert report["feature kraft.version"]["action"] == "not raised"
             assert report["feature group.version"]["action"] == "raised"
             assert report["feature group.version"]["version_after"] == "1"
+
+    # The cluster ends balanced: after each restart the broker was elected leader of its
+    # preferred partitions again (health.preferred_leaders, on by default).
+    snapshot = isolated_admin.snapshot({"bootstrap.servers": sandbox.bootstrap_servers})
+    led_elsewhere = [
+        f"{p.topic}-{p.partition} led by {p.leader}, preferred {p.replicas[0]}"
+        for p in snapshot.partitions
+        if p.topic == traffic.topic and p.leader != p.replicas[0]
+    ]
+    assert led_elsewhere == [], led_elsewhere
 
     # 4. A second run resumes: every node is already done and skipped; a reject stops it.
     seen = {}
