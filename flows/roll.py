@@ -92,11 +92,6 @@ def active_controller(ctx: UpgradeContext) -> int | None:
     return read_quorum(ctx).leader_id
 
 
-def plan_order(ctx: UpgradeContext) -> list[int]:
-    refs = [NodeRef(n.id, frozenset(n.roles)) for n in ctx.inventory.nodes]
-    return roll_order(refs, ctx.inventory.mode, active_controller(ctx))
-
-
 def plan_roll(ctx: UpgradeContext, racks: Mapping[int, str | None] | None = None) -> list[Batch]:
     """The roll order cut into batches of up to ``max_parallel`` (one node each at 1).
 
@@ -490,6 +485,16 @@ def roll(
             )
             raise
     return records
+
+
+def batch_view(ctx: UpgradeContext, batches: list[Batch]) -> tuple[list[str], list[str]]:
+    """(node labels in roll order, batch descriptions when any batch has more than one node:
+    what the plan and the approval form show)."""
+    name = _namer(ctx)
+    labels = [name(m) for b in batches for m in b.members]
+    if all(len(b.members) == 1 for b in batches):
+        return labels, []
+    return labels, [b.describe(name) for b in batches]
 
 
 def _namer(ctx: UpgradeContext) -> Callable[[int], str]:

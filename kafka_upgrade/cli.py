@@ -135,6 +135,12 @@ def sandbox_up(
     controllers: Annotated[
         int, typer.Option(help="KRaft: separate controllers (0 = combined nodes).")
     ] = 0,
+    racks: Annotated[
+        int,
+        typer.Option(
+            help="Set broker.rack on the brokers round-robin over N racks a, b, ... (0: none)."
+        ),
+    ] = 0,
     stage: Annotated[
         list[str] | None,  # noqa: UP007
         typer.Option(help="Extra versions to pre-stage on every node (default: the pair's new)."),
@@ -171,6 +177,7 @@ def sandbox_up(
             version=version,
             nodes=nodes,
             controllers=controllers,
+            racks=racks,
             stage=stage,
             log=_say,
             owner=owner,
