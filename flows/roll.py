@@ -328,7 +328,7 @@ class _Roll:
                     self.phase,
                     obs.node_id,
                     "restarted",
-                    f"{decision.reason.message} (together with {label})",
+                    f"{decision.reason.message} (in batch {label})",
                     started,
                     version_before=obs.binary,
                     version_after=self.binary,
