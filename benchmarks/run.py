@@ -57,6 +57,7 @@ HEADLINES: tuple[str, ...] = (
     "poll_verdicts_identical",
     "plan_s_1000",
     "batch_speedup",
+    "batch_brokers_speedup",
 )
 
 

@@ -75,6 +75,21 @@ def test_batched_upgrade_keeps_min_isr(sandbox: Inventory, tmp_path: Path) -> No
     inventory_path = cluster.sandbox_dir(NAME) / "inventory.yaml"
     out = tmp_path / "monitor.jsonl"
     monitor = _start_monitor(sandbox.bootstrap_servers, out)
+
+    # The plan shows the batches (max_parallel from the environment, as an operator may set it).
+    plan = cli(
+        "plan",
+        "--inventory",
+        str(inventory_path),
+        "--to",
+        NEW,
+        env={"KAFKA_UPGRADE_MAX_PARALLEL": "2", "COLUMNS": "200"},
+    ).stdout
+    print("\n".join(f"[batched] plan: {line}" for line in plan.splitlines() if "batch" in line))
+    assert "9 nodes restarted in 6 batches on 4.1.1" in plan, plan
+    for batch in ("broker-4 + broker-7 (rack a)", "broker-5 + broker-8 (rack b)"):
+        assert batch in plan, plan
+
     traffic = ContinuousTraffic(sandbox.bootstrap_servers, rate=200)
     try:
         traffic.start()
