@@ -110,6 +110,7 @@ def run_upgrade(
     interactive: bool | None = None,
     on_created: Callable[[UUID], None] | None = None,
     approval_timeout_s: int | None = None,
+    max_parallel: int | None = None,
 ) -> RunOutcome:
     """Run ``rolling-upgrade`` here and now, with the approval from the terminal or the UI."""
     from flows.upgrade import rolling_upgrade
@@ -120,6 +121,7 @@ def run_upgrade(
         to_version=to_version,
         auto_approve=auto_approve,
         approval_timeout_s=approval_timeout_s,
+        max_parallel=max_parallel,
     )
     return run_locally(
         server, rolling_upgrade, request, say, interactive, on_created, approvals=not auto_approve

@@ -23,7 +23,7 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from flows.finalize import plan_now
-from flows.roll import plan_order
+from flows.roll import batch_view, plan_roll
 from kafka_upgrade.inventory import Inventory
 from kafka_upgrade.phase_plan import PhasePlan, roll_plan
 from kafka_upgrade.plan import phase2_config
@@ -79,11 +79,14 @@ def next_phase_plan(ctx: UpgradeContext, chosen: list[str] | None = None) -> Pha
     inventory = ctx.inventory
     target = str(inventory.target_version)
     if inventory.mode == "zk":
-        order = plan_order(ctx)
-        labels = [node_label(ctx.node(i)) for i in order]
-        current = {node_label(ctx.node(i)): read_config(ctx, i) for i in order}
+        configs = {n.id: read_config(ctx, n.id) for n in inventory.nodes}
+        racks = {i: props.get("broker.rack") for i, props in configs.items()}
+        labels, batches = batch_view(ctx, plan_roll(ctx, racks))
+        current = {node_label(ctx.node(i)): props for i, props in configs.items()}
         wanted = {label: phase2_config("zk", target, props) for label, props in current.items()}
-        return roll_plan("phase-2-protocol", inventory.cluster, labels, target, wanted, current)
+        return roll_plan(
+            "phase-2-protocol", inventory.cluster, labels, target, wanted, current, batches
+        )
     return plan_now(ctx, chosen)
 
 

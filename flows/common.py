@@ -3,6 +3,7 @@ a failed gate, count steps for the progress bar, return records as plain values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kafka_upgrade.errors import BadInput, StepFailed
@@ -13,8 +14,9 @@ from tasks.context import StepRecord, UpgradeContext
 from tasks.node import probe_node
 
 
-def load_for(cluster: str, to_version: str | None) -> Inventory:
-    """The inventory a request names, with the target filled in; BadInput when unusable."""
+def load_for(cluster: str, to_version: str | None, max_parallel: int | None = None) -> Inventory:
+    """The inventory a request names, with the target (and the request's max_parallel, which
+    overrides the inventory's) filled in; BadInput when unusable."""
     try:
         inventory = load_inventory(resolve_cluster(cluster))
     except (InventoryError, ClusterNotFound) as exc:
@@ -22,7 +24,10 @@ def load_for(cluster: str, to_version: str | None) -> Inventory:
     target = to_version or inventory.target_version
     if not target:
         raise BadInput("no target version: pass to_version or set target_version in the inventory")
-    return inventory.model_copy(update={"target_version": target})
+    update: dict[str, Any] = {"target_version": target}
+    if max_parallel is not None:
+        update["max_parallel"] = max_parallel
+    return inventory.model_copy(update=update)
 
 
 def require(verdict: Verdict, what: str) -> None:
@@ -46,3 +51,18 @@ def running_versions(ctx: UpgradeContext) -> dict[int, str | None]:
         state = probe_node(ctx, node.id)
         versions[node.id] = state.process.version if state.process else None
     return versions
+
+
+def each_node(
+    in_flow: bool,
+    task: Any,
+    ctx: UpgradeContext,
+    nodes: Sequence[tuple[int, str]],
+) -> list[Any]:
+    """``task(ctx, node_id, label)`` for every node, concurrently inside a flow."""
+    if not in_flow:
+        return [task.fn(ctx, node_id, label) for node_id, label in nodes]
+    futures = [task.submit(ctx, node_id, label) for node_id, label in nodes]
+    for f in futures:  # every one finished before any failure is raised
+        f.wait()
+    return [f.result() for f in futures]

@@ -29,6 +29,7 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.context import FlowRunContext
 
+from flows.common import each_node
 from kafka_upgrade.errors import BadInput, StepFailed
 from kafka_upgrade.health import cluster_healthy
 from kafka_upgrade.kafka_admin import KafkaUnavailable
@@ -177,7 +178,7 @@ def inspect_cluster(
             )
         else:
             running[node.id] = obs
-    java: list[JavaFact] = _each(
+    java: list[JavaFact] = each_node(
         in_flow, java_version, ctx, [(n.id, node_label(n)) for n in inv.nodes]
     )
     for node, fact in zip(inv.nodes, java, strict=True):
@@ -209,7 +210,7 @@ def inspect_cluster(
                 )
             elif version < (4, 0):
                 to_read.append((node.id, node_label(node)))
-        probes += _each(in_flow, deprecated_requests, ctx, to_read)
+        probes += each_node(in_flow, deprecated_requests, ctx, to_read)
         findings += old_client_findings(probes, target)
 
     # 4. Topics a restart makes unavailable.
@@ -267,19 +268,6 @@ def enforce(ctx: UpgradeContext, result: PreflightReport) -> PreflightReport:
 def _call(in_flow: bool, task: Any, *args: Any) -> Any:
     """A task as a task run inside a flow; its plain function outside one (no server)."""
     return task(*args) if in_flow else task.fn(*args)
-
-
-def _each(
-    in_flow: bool,
-    task: Any,
-    ctx: UpgradeContext,
-    nodes: Sequence[tuple[int, str]],
-) -> list[Any]:
-    """``task(ctx, node_id, label)`` for every node, concurrently inside a flow."""
-    if not in_flow:
-        return [task.fn(ctx, node_id, label) for node_id, label in nodes]
-    futures = [task.submit(ctx, node_id, label) for node_id, label in nodes]
-    return [f.result() for f in futures]
 
 
 __all__ = ["enforce", "inspect_cluster", "preflight"]

@@ -24,7 +24,21 @@
      then (brokers, on by default) elect it leader of its preferred partitions
      and wait until it leads them, so the cluster ends balanced.
 
-Rules never broken: one node at a time; nothing is touched while anything is
+3. With ``max_parallel`` N > 1 (inventory or run request), the order is cut
+   into batches (``kafka_upgrade.batches.plan_batches``: up to N brokers that
+   share no partition, one rack first; controllers and the active controller
+   always alone). A batch of one is step 2 exactly. A bigger batch: every
+   member is observed and decided as in step 2 (done members are skipped);
+   the members that need a restart pass one restart gate together
+   (``roll_plan.batch_restart_gate``: every partition keeps min.insync.replicas
+   with all of them down), each is backed up and configured, then all are
+   stopped at once, switched, started at once and watched; a failed start
+   reverts the failed members (as in step 2) and stops the run; then one wait
+   until every member is back and the cluster healthy, then each member's
+   preferred leaders.
+
+Rules never broken: one node at a time unless ``max_parallel`` allows a batch
+of brokers sharing no partition; nothing is touched while anything is
 unhealthy; the first failure stops the phase (and so the run), leaving the
 cluster at full strength where it can.
 """
@@ -36,6 +50,8 @@ from collections.abc import Callable, Mapping
 
 from prefect import get_run_logger
 
+from flows.common import each_node
+from kafka_upgrade.batches import Batch, plan_batches
 from kafka_upgrade.errors import StepFailed
 from kafka_upgrade.health import lag_report
 from kafka_upgrade.order import NodeRef, roll_order
@@ -59,8 +75,10 @@ from tasks.sensors import (
     read_quorum,
     record_lag,
     restore_leadership,
+    wait_batch_recovered,
     wait_recovered,
     wait_safe_to_restart,
+    wait_safe_to_restart_batch,
     watch_start,
 )
 
@@ -75,9 +93,25 @@ def active_controller(ctx: UpgradeContext) -> int | None:
     return read_quorum(ctx).leader_id
 
 
-def plan_order(ctx: UpgradeContext) -> list[int]:
-    refs = [NodeRef(n.id, frozenset(n.roles)) for n in ctx.inventory.nodes]
-    return roll_order(refs, ctx.inventory.mode, active_controller(ctx))
+def plan_roll(ctx: UpgradeContext, racks: Mapping[int, str | None] | None = None) -> list[Batch]:
+    """The roll order cut into batches of up to ``max_parallel`` (one node each at 1).
+
+    ``racks`` (broker id -> broker.rack) is read from each broker's server.properties
+    when not given.
+    """
+    inv = ctx.inventory
+    active = active_controller(ctx)
+    refs = [NodeRef(n.id, frozenset(n.roles)) for n in inv.nodes]
+    order = roll_order(refs, inv.mode, active)
+    if inv.max_parallel <= 1:
+        return [Batch((node_id,)) for node_id in order]
+    alone = {n.id for n in inv.nodes if n.is_controller} | ({active} - {None})
+    if racks is None:
+        racks = {
+            n.id: read_config(ctx, n.id).get("broker.rack") for n in inv.nodes if n.id not in alone
+        }
+    replicas = [p.replicas for p in ctx.reader.snapshot().partitions]
+    return plan_batches(order, alone, replicas, racks, inv.max_parallel)
 
 
 class _Roll:
@@ -166,6 +200,11 @@ class _Roll:
     # -- step 2: the roll ----------------------------------------------------------
 
     def node(self, node_id: int) -> StepRecord:
+        settled = self._settle(node_id)
+        return settled if isinstance(settled, StepRecord) else self._restart(*settled)
+
+    def _settle(self, node_id: int) -> StepRecord | tuple[NodeObservation, Want, Decision]:
+        """Observe and act until the node is done (its record) or needs a restart."""
         for _ in range(_MAX_DECISIONS):
             obs, want, decision = self.observe(node_id)
             if decision.action is Action.SKIP:
@@ -190,7 +229,7 @@ class _Roll:
             if decision.action is Action.START:
                 self._resume(obs)
                 continue
-            return self._restart(obs, want, decision)
+            return obs, want, decision
         raise StepFailed(f"{node_label(self.ctx.node(node_id))}: no decision settled; see the log")
 
     def _restart(self, obs: NodeObservation, want: Want, decision: Decision) -> StepRecord:
@@ -234,6 +273,134 @@ class _Roll:
         )
         self.logger.info("%s: %s done in %.1f s", self.phase, label, record.seconds)
         return record
+
+    # -- step 3: a batch of brokers -----------------------------------------------
+
+    def batch(self, members: tuple[int, ...]) -> list[StepRecord]:
+        records: list[StepRecord] = []
+        restarts: list[tuple[NodeObservation, Want, Decision]] = []
+        for node_id in members:
+            settled = self._settle(node_id)
+            if isinstance(settled, StepRecord):
+                records.append(settled)
+            else:
+                restarts.append(settled)
+        if len(restarts) == 1:
+            records.append(self._restart(*restarts[0]))
+        elif restarts:
+            records.extend(self._restart_together(restarts))
+        return records
+
+    def _restart_together(
+        self, restarts: list[tuple[NodeObservation, Want, Decision]]
+    ) -> list[StepRecord]:
+        ctx = self.ctx
+        members = [obs for obs, _, _ in restarts]
+        pairs = [(obs.node_id, obs.label) for obs in members]
+        label = " + ".join(obs.label for obs in members)
+        started = time.time()
+        for obs in members:  # before any stop, so a missing install never leaves a node down
+            if obs.link != self.binary:
+                check_staged(ctx, obs.node_id, obs.label, self.binary)
+        wait_safe_to_restart_batch(ctx, [obs.node_id for obs in members], label)
+        lag_before = record_lag(ctx, label)
+        backups = {}
+        for obs, want, _ in restarts:
+            backups[obs.node_id] = backup_config(
+                ctx, obs.node_id, obs.label, self.phase, self.binary
+            )
+            changes = {k: v for k, v in want.config.items() if v is not None}
+            if changes:
+                set_config(ctx, obs.node_id, obs.label, changes)
+        self.logger.info("%s: restarting %s together", self.phase, label)
+        each_node(True, stop_node, ctx, pairs)
+        for obs in members:
+            if obs.link != self.binary:
+                switch_binary(ctx, obs.node_id, obs.label, self.binary)
+        each_node(True, start_node, ctx, pairs)
+        outcomes = each_node(True, watch_start, ctx, pairs)
+        failed = {
+            obs.node_id: o.detail for obs, o in zip(members, outcomes, strict=True) if not o.ok
+        }
+        if failed:
+            self._failed_batch_start(members, backups, failed)
+        wait_batch_recovered(ctx, {obs.node_id: self.binary for obs in members}, label)
+        if ctx.inventory.health.preferred_leaders:
+            for obs in members:
+                if ctx.node(obs.node_id).is_broker:
+                    restore_leadership(ctx, obs.node_id, obs.label)
+        lag_after = record_lag(ctx, label)
+        lag = lag_report(lag_before, lag_after, ctx.inventory.health.lag_growth_warn)
+        (self.logger.info if lag.ok else self.logger.warning)("%s: consumer lag %s", label, lag)
+        records = [
+            ctx.record(
+                StepRecord(
+                    self.phase,
+                    obs.node_id,
+                    "restarted",
+                    f"{decision.reason.message} (in batch {label})",
+                    started,
+                    version_before=obs.binary,
+                    version_after=self.binary,
+                    lag_before=sum(lag_before.values()) if lag_before else None,
+                    lag_after=sum(lag_after.values()) if lag_after else None,
+                    label=obs.label,
+                )
+            )
+            for obs, _, decision in restarts
+        ]
+        self.logger.info("%s: %s done in %.1f s", self.phase, label, records[-1].seconds)
+        return records
+
+    def _failed_batch_start(
+        self, members: list[NodeObservation], backups: dict[int, str], failed: dict[int, str]
+    ) -> None:
+        """Members whose new start failed: say so with their own words, revert them (unless
+        opted out), wait until the whole batch is back, and stop the run."""
+        ctx = self.ctx
+        bad = [obs for obs in members if obs.node_id in failed]
+        said = "".join(
+            f"{obs.label} did not start on {self.binary}: {failed[obs.node_id]}. Its last log "
+            f"lines:\n{node_logs(ctx, obs.node_id)}\n"
+            for obs in bad
+        )
+        self.logger.error("%s", said)
+        fix = ", ".join(
+            f"{ctx.node(o.node_id).version_dir(self.binary)} on {ctx.node(o.node_id).host}"
+            for o in bad
+        )
+        previous = {obs.node_id: obs.binary or obs.link for obs in bad}
+        if not self.revert_failed_start or None in previous.values():
+            raise StepFailed(
+                said + f"{', '.join(o.label for o in bad)} left down (revert_on_failed_start is "
+                f"off). Nodes after this batch were not touched. Fix {fix}, then re-run: the "
+                "roll starts them first."
+            )
+        reverted = time.time()
+        for obs in bad:
+            version = str(previous[obs.node_id])
+            self.logger.warning(
+                "%s: reverting to %s with its previous server.properties", obs.label, version
+            )
+            restore_config(ctx, obs.node_id, obs.label, backups[obs.node_id])
+            switch_binary(ctx, obs.node_id, obs.label, version)
+        pairs = [(obs.node_id, obs.label) for obs in bad]
+        each_node(True, start_node, ctx, pairs)
+        again = each_node(True, watch_start, ctx, pairs)
+        down = [f"{obs.label} ({o.detail})" for obs, o in zip(bad, again, strict=True) if not o.ok]
+        if down:
+            raise StepFailed(
+                said + f"The revert did not start either: {', '.join(down)} DOWN. Look at them now."
+            )
+        versions = {obs.node_id: previous.get(obs.node_id) or self.binary for obs in members}
+        wait_batch_recovered(ctx, versions, " + ".join(obs.label for obs in members))
+        raise StepFailed(
+            said
+            + f"Reverted in {time.time() - reverted:.0f} s: "
+            + ", ".join(f"{o.label} runs {previous[o.node_id]} again" for o in bad)
+            + " with its previous server.properties, and the cluster is healthy. Nodes after "
+            f"this batch were not touched. Fix {fix}, then re-run: done nodes are skipped."
+        )
 
     def _failed_start(self, obs: NodeObservation, backup: str, detail: str) -> None:
         """The new start failed: say so with the node's own words, revert unless opted out."""
@@ -279,35 +446,66 @@ def roll(
     progress: Progress | None = None,
     revert_failed_start: bool = True,
 ) -> list[StepRecord]:
-    """Restart every node that is not yet what ``phase`` wants, one at a time."""
+    """Restart every node that is not yet what ``phase`` wants: one at a time, or in batches
+    of brokers (``max_parallel``)."""
     logger = get_run_logger()
     run = _Roll(ctx, phase, binary, wanted_config, revert_failed_start)
     records = run.bring_back_stopped()
-    order = plan_order(ctx)
+    batches = plan_roll(ctx)
+    name = _namer(ctx)
     logger.info(
         "%s: roll order %s (%s)",
         phase,
-        " -> ".join(node_label(ctx.node(i)) for i in order),
+        " -> ".join(b.describe(name) for b in batches),
         "active controller last"
         if ctx.inventory.mode == "zk"
         else "controllers first, leader last",
     )
-    for node_id in order:
+    if any(len(b.members) > 1 for b in batches):
+        logger.info(
+            "%s: max_parallel %d: %d batches for %d nodes (brokers in a batch share no "
+            "partition; controllers alone)",
+            phase,
+            ctx.inventory.max_parallel,
+            len(batches),
+            sum(len(b.members) for b in batches),
+        )
+    for batch in batches:
+        label = batch.label(name)
         if progress is not None:
-            progress.at(f"{phase}: {node_label(ctx.node(node_id))}")
+            progress.at(f"{phase}: {label}")
         try:
-            records.append(run.node(node_id))
+            if len(batch.members) == 1:
+                done = [run.node(batch.members[0])]
+            else:
+                done = run.batch(batch.members)
+            records.extend(done)
             if progress is not None:
-                progress.finished(records[-1])
+                for record in done:
+                    progress.finished(record)
         except BaseException as exc:
-            done = ", ".join(f"{r.label} {r.action}" for r in records)
+            finished = ", ".join(f"{r.label} {r.action}" for r in records)
             logger.error(
                 "%s stopped at %s: %s. Done before it: %s. No other node was touched; "
                 "fix the cause and re-run: done nodes are skipped.",
                 phase,
-                node_label(ctx.node(node_id)),
+                label,
                 exc,
-                done or "none",
+                finished or "none",
             )
             raise
     return records
+
+
+def batch_view(ctx: UpgradeContext, batches: list[Batch]) -> tuple[list[str], list[str]]:
+    """(node labels in roll order, batch descriptions when any batch has more than one node:
+    what the plan and the approval form show)."""
+    name = _namer(ctx)
+    labels = [name(m) for b in batches for m in b.members]
+    if all(len(b.members) == 1 for b in batches):
+        return labels, []
+    return labels, [b.describe(name) for b in batches]
+
+
+def _namer(ctx: UpgradeContext) -> Callable[[int], str]:
+    return lambda node_id: node_label(ctx.node(node_id))

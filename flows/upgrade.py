@@ -63,7 +63,7 @@ __all__ = [
 @flow(name="phase-1-binaries", log_prints=True)
 def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
     """Roll every node onto the new binary, the protocol pinned to the current release."""
-    inventory = load_for(request.cluster, request.to_version)
+    inventory = load_for(request.cluster, request.to_version, request.max_parallel)
     with (
         hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
         tracking(inventory.cluster, total_steps(inventory)) as progress,
@@ -88,7 +88,7 @@ def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
 @flow(name="phase-2-protocol", log_prints=True)
 def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
     """ZooKeeper mode: raise inter.broker.protocol.version to the new release, roll again."""
-    inventory = load_for(request.cluster, request.to_version)
+    inventory = load_for(request.cluster, request.to_version, request.max_parallel)
     if inventory.mode != "zk":
         raise BadInput("phase-2-protocol is for ZooKeeper mode; KRaft finalizes metadata.version")
     target = str(inventory.target_version)
@@ -120,7 +120,7 @@ def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
 @flow(name="rollback-binaries", log_prints=True)
 def rollback_binaries(request: RollbackRequest) -> list[dict[str, Any]]:
     """Undo phase 1: every node back onto the current (old) binary, while that is still safe."""
-    inventory = load_for(request.cluster, None)
+    inventory = load_for(request.cluster, None, request.max_parallel)
     old = inventory.current_version
     with (
         hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
@@ -202,7 +202,7 @@ def _report(
 @flow(name="rolling-upgrade", log_prints=True)
 def rolling_upgrade(request: UpgradeRequest) -> Any:
     """Upgrade the whole cluster: preflight, phase 1, approval, phase 2 or finalize, report."""
-    inventory = load_for(request.cluster, request.to_version)
+    inventory = load_for(request.cluster, request.to_version, request.max_parallel)
     with (
         hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
         tracking(inventory.cluster, total_steps(inventory)) as progress,
@@ -238,6 +238,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
         ticket=request.ticket,
         cluster_wait_s=request.cluster_wait_s,
         revert_on_failed_start=request.revert_on_failed_start,
+        max_parallel=request.max_parallel,
         finalize_features=request.finalize_features,
     )
     records: list[dict[str, Any]] = []

@@ -14,7 +14,7 @@ from collections.abc import Collection
 
 from flows.finalize import plan_now
 from flows.preflight import inspect_cluster
-from flows.roll import plan_order
+from flows.roll import batch_view, plan_roll
 from kafka_upgrade.inventory import Inventory
 from kafka_upgrade.kafka_cli import parse_features_describe
 from kafka_upgrade.phase_plan import PhasePlan, UpgradePlan, roll_plan
@@ -55,16 +55,19 @@ def plan_for(ctx: UpgradeContext, report: PreflightReport) -> UpgradePlan:
     props = {node_label(n): read_config.fn(ctx, n.id) for n in inv.nodes}
     phases: list[PhasePlan] = []
     if path.ok:
-        labels = [node_label(ctx.node(i)) for i in plan_order(ctx)]
+        racks = {n.id: props[node_label(n)].get("broker.rack") for n in inv.nodes}
+        labels, batches = batch_view(ctx, plan_roll(ctx, racks))
         phase1 = {
             label: phase1_config(inv.mode, inv.current_version, p) for label, p in props.items()
         }
-        phases.append(roll_plan("phase-1-binaries", inv.cluster, labels, target, phase1, props))
+        phases.append(
+            roll_plan("phase-1-binaries", inv.cluster, labels, target, phase1, props, batches)
+        )
         if inv.mode == "zk":
             after1 = {label: {**p, **phase1[label]} for label, p in props.items()}
             phase2 = {label: phase2_config("zk", target, p) for label, p in after1.items()}
             phases.append(
-                roll_plan("phase-2-protocol", inv.cluster, labels, target, phase2, after1)
+                roll_plan("phase-2-protocol", inv.cluster, labels, target, phase2, after1, batches)
             )
         else:
             phases.append(plan_now(ctx, None))

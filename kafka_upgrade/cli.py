@@ -135,6 +135,12 @@ def sandbox_up(
     controllers: Annotated[
         int, typer.Option(help="KRaft: separate controllers (0 = combined nodes).")
     ] = 0,
+    racks: Annotated[
+        int,
+        typer.Option(
+            help="Set broker.rack on the brokers round-robin over N racks a, b, ... (0: none)."
+        ),
+    ] = 0,
     stage: Annotated[
         list[str] | None,  # noqa: UP007
         typer.Option(help="Extra versions to pre-stage on every node (default: the pair's new)."),
@@ -171,6 +177,7 @@ def sandbox_up(
             version=version,
             nodes=nodes,
             controllers=controllers,
+            racks=racks,
             stage=stage,
             log=_say,
             owner=owner,
@@ -240,12 +247,23 @@ def run(
     auto_approve: Annotated[
         bool, typer.Option(help="Start each next phase without waiting for a human.")
     ] = False,
+    max_parallel: Annotated[
+        int | None,  # noqa: UP007
+        typer.Option(
+            help="Restart up to N brokers at once that share no partition (controllers "
+            "always alone); default: max_parallel in the inventory, else 1.",
+        ),
+    ] = None,
 ) -> None:
     """Run the full upgrade on a temporary Prefect server.
 
     Exit 0 when done, 1 when the run failed, 2 for bad input (refused before
     anything was touched), 3 when rejected or the approval timed out.
     """
+    if max_parallel is not None and max_parallel < 1:
+        _refuse(
+            f"--max-parallel must be 1 or more (got {max_parallel}); 1 restarts one node at a time"
+        )
     check_before_starting(inventory, to, "upgrade")
     from deployments.local_run import run_upgrade
     from deployments.local_server import ServerError, server_for_run
@@ -259,6 +277,7 @@ def run(
                 to,
                 auto_approve,
                 say=_say,
+                max_parallel=max_parallel,
             )
     except ServerError as exc:
         _fail(str(exc))

@@ -719,6 +719,51 @@ def can_restart(
     return Verdict.of(reasons, notes)
 
 
+def can_restart_together(
+    snapshot: ClusterSnapshot, node_ids: Collection[int], expected_brokers: Collection[int]
+) -> Verdict:
+    """May these brokers restart *at the same time* (a batch, ``max_parallel``)?
+
+    One broker: exactly ``can_restart``. Several: each must pass
+    ``can_restart`` on its own, and with all of them down together every
+    partition they replicate must keep min.insync.replicas in-sync replicas
+    (so a leader too). That second rule reads every partition of the batch, not
+    only those out of line: two healthy replicas of one partition may each go
+    alone, but not together.
+    """
+    batch = sorted(set(node_ids))
+    if len(batch) == 1:
+        return can_restart(snapshot, batch[0], expected_brokers)
+    singles = [can_restart(snapshot, b, expected_brokers) for b in batch]
+    reasons = list(dict.fromkeys(r for v in singles for r in v.reasons))
+    notes = list(dict.fromkeys(n for v in singles for n in v.notes))
+    down = frozenset(batch)
+    seen: set[tuple[str, int]] = set()
+    together: list[PartitionState] = []
+    for b in batch:
+        for p in snapshot.partitions_of(b):
+            if (p.topic, p.partition) in seen:
+                continue
+            seen.add((p.topic, p.partition))
+            gone = down & frozenset(p.isr)
+            if len(gone) > 1 and p.can_meet_min_isr and len(p.isr) - len(gone) < p.min_isr:
+                together.append(p)
+    if together:
+        reasons.append(
+            Reason(
+                "batch-would-break-min-isr",
+                f"{_brokers(batch)} may not restart together: with all of them down "
+                + _capped_as(
+                    together, lambda p: f"{p.name} (ISR {_isr(p)}, min.insync.replicas {p.min_isr})"
+                )
+                + " would drop below min.insync.replicas. Restart them one at a time "
+                "(max_parallel 1) or batch brokers that share no partition.",
+                tuple(p.name for p in together),
+            )
+        )
+    return Verdict.of(reasons, notes)
+
+
 # --------------------------------------------------------------------------
 # After a restart (rule 6)
 # --------------------------------------------------------------------------

@@ -220,6 +220,13 @@ class Inventory(BaseSettings):
         "(replication factor 1, or no more replicas than min.insync.replicas); preflight "
         "refuses any other such topic.",
     )
+    max_parallel: int = Field(
+        1,
+        ge=1,
+        description="Brokers restarted at once: up to this many brokers that share no "
+        "partition, one rack first when broker.rack is set; controllers always alone. 1 (the "
+        "default): one node at a time. A run's max_parallel overrides it.",
+    )
     finalize_features: list[str] | None = Field(
         None,
         description="KRaft 4.x finalize: the features to raise (default: every feature the "

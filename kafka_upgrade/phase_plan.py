@@ -96,6 +96,7 @@ class PhasePlan:
     summary: str
     nodes: tuple[NodeStep, ...] = ()
     features: tuple[FeatureChange, ...] = ()
+    batches: tuple[str, ...] = ()  # with max_parallel > 1: 'broker-4 + broker-7 (rack a)'
 
     @property
     def one_way(self) -> tuple[FeatureChange, ...]:
@@ -115,6 +116,8 @@ class PhasePlan:
         for i, step in enumerate(self.nodes, 1):
             change = "; ".join(str(c) for c in step.changes) or "no config change"
             out.append(f"  {i}. {step.label}: restart on {step.binary}; {change}")
+        for i, batch in enumerate(self.batches, 1):
+            out.append(f"  batch {i}: {batch}")
         for f in self.features:
             out.append(f"  - {f}")
         return out
@@ -127,6 +130,10 @@ class PhasePlan:
             for i, step in enumerate(self.nodes, 1):
                 change = "<br>".join(f"`{c}`" for c in step.changes) or "none"
                 parts.append(f"| {i} | {step.label} | {step.binary} | {change} |")
+            parts.append("")
+        if self.batches:
+            parts.append("Restarted together, batch by batch (brokers sharing no partition):\n")
+            parts.extend(f"{i}. {batch}" for i, batch in enumerate(self.batches, 1))
             parts.append("")
         if self.features:
             parts.append(
@@ -164,8 +171,10 @@ def roll_plan(
     binary: str,
     wanted: Mapping[str, Mapping[str, str]],
     current: Mapping[str, Mapping[str, str]],
+    batches: Sequence[str] = (),
 ) -> PhasePlan:
-    """A rolling phase: ``order`` lists node labels; ``wanted``/``current`` map label -> config."""
+    """A rolling phase: ``order`` lists node labels; ``wanted``/``current`` map label -> config;
+    ``batches`` describes the batches when nodes restart together (``max_parallel``)."""
     steps = []
     for label in order:
         have = current.get(label, {})
@@ -177,8 +186,9 @@ def roll_plan(
         steps.append(NodeStep(label, binary, changes))
     changed = sorted({str(c) for s in steps for c in s.changes})
     what = "; ".join(changed) if changed else "no config change"
-    summary = f"{len(steps)} nodes restarted one at a time on {binary} ({what})"
-    return PhasePlan(phase, cluster, summary, tuple(steps))
+    pace = f"in {len(batches)} batches" if batches else "one at a time"
+    summary = f"{len(steps)} nodes restarted {pace} on {binary} ({what})"
+    return PhasePlan(phase, cluster, summary, tuple(steps), batches=tuple(batches))
 
 
 _MAPPING = re.compile(r"^([a-z][a-z0-9_.]*)=(\d+)(?:\s+\((.+)\))?\s*$")
@@ -329,6 +339,7 @@ class UpgradePlan:
                         }
                         for s in p.nodes
                     ],
+                    "batches": list(p.batches),
                     "features": [
                         {
                             "feature": f.name,

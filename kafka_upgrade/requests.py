@@ -52,6 +52,14 @@ class _Request(BaseModel):
         "binary and config, started and waited healthy before the run stops. Off: it is left "
         "down for a human.",
     )
+    max_parallel: int | None = Field(
+        None,
+        ge=1,
+        description="Restart up to this many brokers at once, brokers that share no partition "
+        "(one rack first when broker.rack is set); controllers always restart alone, and each "
+        "batch passes the same health gates as one node. Default: max_parallel in the "
+        "inventory, else 1 (one node at a time).",
+    )
 
 
 class PhaseRequest(_Request):

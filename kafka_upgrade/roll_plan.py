@@ -50,6 +50,7 @@ from kafka_upgrade.health import (
     Verdict,
     can_restart,
     can_restart_controller,
+    can_restart_together,
     cluster_healthy,
     controller_caught_up,
     node_recovered,
@@ -250,6 +251,41 @@ def restart_gate(
             )
         )
     return Verdict.all_of(*verdicts)
+
+
+def batch_restart_gate(
+    mode: str,
+    members: Mapping[int, Collection[str]],
+    snapshot: ClusterSnapshot,
+    expected_brokers: Collection[int],
+    quorum: QuorumStatus | None = None,
+    limits: GateLimits = GateLimits(),
+    unreachable: Collection[int] = (),
+) -> Verdict:
+    """May these nodes (node id -> roles) restart together? One node: ``restart_gate``.
+    Several: brokers only (a controller is never batched), every partition keeps
+    min.insync.replicas with all of them down (``can_restart_together``), and no other
+    broker's listener refuses connections."""
+    if len(members) == 1:
+        ((node_id, roles),) = members.items()
+        return restart_gate(
+            mode, roles, node_id, snapshot, expected_brokers, quorum, limits, unreachable
+        )
+    controllers = sorted(n for n, roles in members.items() if "controller" in roles)
+    if controllers:
+        return Verdict.no(
+            Reason(
+                "controller-in-batch",
+                f"node {controllers[0]} has the controller role and may not restart together "
+                "with other nodes; controllers restart one at a time. This is a bug in the batch "
+                "plan: report it.",
+                tuple(f"node {n}" for n in controllers),
+            )
+        )
+    return Verdict.all_of(
+        unreachable_verdict(set(unreachable) - set(members)),
+        can_restart_together(snapshot, list(members), expected_brokers),
+    )
 
 
 def recovered_gate(

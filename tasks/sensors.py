@@ -29,6 +29,7 @@ from kafka_upgrade.roll_plan import (
     GateLimits,
     StartLook,
     StartOutcome,
+    batch_restart_gate,
     recovered_gate,
     restart_gate,
     start_outcome,
@@ -216,6 +217,72 @@ def wait_recovered(ctx: UpgradeContext, node_id: int, label: str, version: str) 
             _quorum_if_needed(ctx, node.roles),
             _limits(ctx),
             unreachable_brokers(ctx),
+        )
+
+    timeout = ctx.inventory.timeouts.start_s + ctx.inventory.timeouts.recover_s
+    polls = _watch(ctx, f"after restarting {label}", judge, timeout)
+    _seen_stable(ctx, f"after {label}'s recovery")
+    return polls
+
+
+@task(task_run_name="wait-safe-to-restart-{label}", cache_policy=NO_CACHE)
+def wait_safe_to_restart_batch(ctx: UpgradeContext, node_ids: list[int], label: str) -> int:
+    """Block until restarting all these brokers at once keeps every partition available
+    (``roll_plan.batch_restart_gate``)."""
+    members = {n: ctx.node(n).roles for n in node_ids}
+    expected = ctx.expected_brokers()
+
+    def judge() -> Verdict:
+        return batch_restart_gate(
+            ctx.inventory.mode,
+            members,
+            _snapshot(ctx),
+            expected,
+            unreachable=unreachable_brokers(ctx),
+        )
+
+    carried = _carried(ctx)
+    ctx.stable_seen = None  # these nodes are about to go down
+    return _watch(
+        ctx,
+        f"before restarting {label}",
+        judge,
+        ctx.inventory.timeouts.healthy_before_s,
+        carried,
+    )
+
+
+@task(task_run_name="wait-healthy-{label}", cache_policy=NO_CACHE)
+def wait_batch_recovered(ctx: UpgradeContext, versions: dict[int, str], label: str) -> int:
+    """Block until every member (node id -> the version it must run) runs its version and is
+    back in every ISR, and the cluster is healthy: each member's ``recovered_gate``, on one
+    snapshot per poll."""
+    expected = ctx.expected_brokers()
+
+    def judge() -> Verdict:
+        snapshot, down = _snapshot(ctx), unreachable_brokers(ctx)
+        verdicts = []
+        for node_id, version in versions.items():
+            node = ctx.node(node_id)
+            state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+            verdicts.append(
+                recovered_gate(
+                    ctx.inventory.mode,
+                    node.roles,
+                    node_id,
+                    state.process.version if state.process else None,
+                    version,
+                    snapshot,
+                    expected,
+                    None,
+                    _limits(ctx),
+                    down,
+                )
+            )
+        # Once per poll, not once per member ("broker 5 missing" is in every other's gate).
+        return Verdict.of(
+            dict.fromkeys(r for v in verdicts for r in v.reasons),
+            dict.fromkeys(n for v in verdicts for n in v.notes),
         )
 
     timeout = ctx.inventory.timeouts.start_s + ctx.inventory.timeouts.recover_s

@@ -143,6 +143,7 @@ def up(
     start_timeout: float = 180.0,
     owner: ProcessId | None | Literal["creator"] = "creator",
     jmx: bool = False,
+    racks: int = 0,
 ) -> Inventory:
     """Bring a sandbox up and return its inventory (also written to disk).
 
@@ -153,7 +154,7 @@ def up(
     inventory's node env), e.g. for the KIP-896 old-client check.
     """
     version = version or pair_for(mode).old
-    spec = plan_sandbox(name, mode, version, nodes, controllers, jmx=jmx)
+    spec = plan_sandbox(name, mode, version, nodes, controllers, jmx=jmx, racks=racks)
     if stage is None:
         pair = pair_for(mode)
         stage = [pair.new] if version == pair.old else []

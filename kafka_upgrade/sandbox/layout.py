@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -74,6 +74,7 @@ class NodeSpec:
     roles: tuple[str, ...]
     host: str
     root: Path
+    rack: str | None = None  # broker.rack (``--racks``)
 
     @property
     def install_dir(self) -> Path:
@@ -172,8 +173,10 @@ def plan_sandbox(
     controllers: int = 0,
     root: Path | None = None,
     jmx: bool = False,
+    racks: int = 0,
 ) -> SandboxSpec:
-    """Decide the sandbox layout. ``controllers=0`` means combined KRaft nodes."""
+    """Decide the sandbox layout. ``controllers=0`` means combined KRaft nodes; ``racks`` N
+    sets broker.rack on the brokers round-robin over racks a, b, c... (0: no racks)."""
     if not _NAME.match(name):
         raise SandboxSpecError(
             f"--name {name!r}: use lowercase letters, digits and dashes (at most 40 characters)"
@@ -193,6 +196,10 @@ def plan_sandbox(
         raise SandboxSpecError("--controllers applies to --mode kraft only")
     if controllers < 0 or controllers > 5 or (controllers and controllers % 2 == 0):
         raise SandboxSpecError(f"--controllers {controllers}: choose 0 (combined), 1, 3 or 5")
+    if not 0 <= racks <= min(nodes, 26):
+        raise SandboxSpecError(
+            f"--racks {racks}: choose 0 (no broker.rack) to {min(nodes, 26)} (one per broker)"
+        )
     root = (root or sandboxes_root()) / name
     octet = subnet_octet(name)
 
@@ -206,6 +213,10 @@ def plan_sandbox(
     else:
         specs = [spec(i, ("controller",)) for i in range(1, controllers + 1)]
         specs += [spec(controllers + i, ("broker",)) for i in range(1, nodes + 1)]
+    if racks:
+        brokers = [n for n in specs if n.is_broker]
+        on_rack = {n.id: "abcdefghijklmnopqrstuvwxyz"[i % racks] for i, n in enumerate(brokers)}
+        specs = [replace(n, rack=on_rack.get(n.id)) for n in specs]
     return SandboxSpec(name, mode, version, root, octet, tuple(specs), jmx)
 
 
@@ -237,6 +248,8 @@ def server_properties(spec: SandboxSpec, node: NodeSpec) -> str:
             "advertised.listeners": f"PLAINTEXT://{node.host}:{BROKER_PORT}",
             "zookeeper.connection.timeout.ms": 18000,
         }
+        if node.rack is not None:
+            values["broker.rack"] = node.rack
         return _properties({**values, **common})
     listeners = []
     if node.is_broker:
@@ -256,6 +269,8 @@ def server_properties(spec: SandboxSpec, node: NodeSpec) -> str:
         values["inter.broker.listener.name"] = "PLAINTEXT"
     if not node.is_broker:
         return _properties({**values, "log.dirs": node.data_dir})
+    if node.rack is not None:
+        values["broker.rack"] = node.rack
     return _properties({**values, **common})
 
 

@@ -84,3 +84,12 @@ def test_validation_errors_never_echo_values(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match="does not exist"):
         load_inventory(tmp_path / "nope.yaml")
+
+
+def test_max_parallel_defaults_to_one_and_refuses_less(tmp_path: Path) -> None:
+    assert load_inventory(write(tmp_path, base())).max_parallel == 1
+    assert load_inventory(write(tmp_path, {**base(), "max_parallel": 3})).max_parallel == 3
+    with pytest.raises(
+        InventoryError, match="max_parallel: Input should be greater than or equal to 1"
+    ):
+        load_inventory(write(tmp_path, {**base(), "max_parallel": 0}))

@@ -63,6 +63,7 @@ def test_zk_brokers_point_at_zookeeper(tmp_path: Path) -> None:
         ({"nodes": 0}, "--nodes"),
         ({"controllers": 2}, "--controllers"),
         ({"mode": "zk", "controllers": 3}, "--mode kraft only"),
+        ({"racks": 4}, "--racks"),
     ],
 )
 def test_bad_requests_name_the_option(kwargs: dict, names: str, tmp_path: Path) -> None:
@@ -75,3 +76,11 @@ def test_sandboxes_with_different_names_usually_differ() -> None:
     octets = {subnet_octet(n) for n in ("a", "b", "demo-kraft", "demo-zk", "it-kraft", "it-zk")}
     assert len(octets) == 6
     assert all(20 <= o < 220 for o in octets)
+
+
+def test_racks_go_round_robin_over_the_brokers_only(tmp_path: Path) -> None:
+    spec = plan_sandbox("r", "kraft", "3.9.1", nodes=6, controllers=3, racks=3, root=tmp_path)
+    racks = {n.id: props(server_properties(spec, n)).get("broker.rack") for n in spec.nodes}
+    assert racks == {1: None, 2: None, 3: None, 4: "a", 5: "b", 6: "c", 7: "a", 8: "b", 9: "c"}
+    plain = plan_sandbox("r", "kraft", "3.9.1", root=tmp_path)
+    assert all("broker.rack" not in server_properties(plain, n) for n in plain.nodes)

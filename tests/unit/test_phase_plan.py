@@ -95,3 +95,15 @@ def test_roll_plan_shows_each_node_and_its_protocol_change() -> None:
         plan.markdown()
     )
     assert plan.lines()[1] == f"  1. broker-1: restart on 3.8.1; {ibp}: 3.7 -> 3.8"
+
+
+def test_roll_plan_shows_the_batches_when_nodes_restart_together() -> None:
+    labels = ["controller-1", "broker-4", "broker-7", "broker-5"]
+    batches = ["controller-1", "broker-4 + broker-7 (rack a)", "broker-5 (rack b)"]
+    plan = roll_plan("phase-1-binaries", "prod", labels, "4.1.1", {}, {}, batches)
+    assert plan.summary.startswith("4 nodes restarted in 3 batches on 4.1.1")
+    assert "  batch 2: broker-4 + broker-7 (rack a)" in plan.lines()
+    assert "2. broker-4 + broker-7 (rack a)" in plan.markdown()
+    one_by_one = roll_plan("phase-1-binaries", "prod", labels, "4.1.1", {}, {})
+    assert "one at a time" in one_by_one.summary
+    assert not any(line.startswith("  batch") for line in one_by_one.lines())

@@ -80,7 +80,12 @@ def test_every_field_of_the_form_is_described() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"cluster": ""}, {"cluster": "a", "to_version": "4.1"}, {"cluster": "a", "colour": 1}],
+    [
+        {"cluster": ""},
+        {"cluster": "a", "to_version": "4.1"},
+        {"cluster": "a", "colour": 1},
+        {"cluster": "a", "max_parallel": 0},
+    ],
 )
 def test_bad_requests_are_refused(bad: dict) -> None:
     with pytest.raises(ValidationError):
