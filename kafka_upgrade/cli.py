@@ -139,6 +139,13 @@ def sandbox_up(
         list[str] | None,  # noqa: UP007
         typer.Option(help="Extra versions to pre-stage on every node (default: the pair's new)."),
     ] = None,
+    kraft_controllers: Annotated[
+        int,
+        typer.Option(
+            help="zk mode on 3.9.x: lay out this many KRaft controllers (not started) and name "
+            "them in the inventory's migration section, for `kafka-upgrade migrate`."
+        ),
+    ] = 0,
     owner_pid: Annotated[
         int | None,  # noqa: UP007
         typer.Option(
@@ -174,6 +181,7 @@ def sandbox_up(
             stage=stage,
             log=_say,
             owner=owner,
+            kraft_controllers=kraft_controllers,
         )
     except (cluster.SandboxError, SandboxSpecError, SshdError, DistError) as exc:
         _fail(str(exc))

@@ -298,12 +298,14 @@ def ready_to_migrate(
         if broker_phase(props) is not BrokerPhase.ZK:
             continue  # a resumed migration: the IBP was checked before it started
         ibp = props.get(IBP)
-        if ibp is None or release_of(ibp) != LAST_ZK_RELEASE:
+        # Unset means the binary's own release, 3.9 on a 3.9.x broker (checked above).
+        if ibp is not None and release_of(ibp) != LAST_ZK_RELEASE:
             reasons.append(
                 Reason(
                     "ibp-not-3.9",
-                    f"broker {node_id}: {IBP} is {ibp or 'not set'}; the migration needs "
-                    f"{IBP}={LAST_ZK_RELEASE} on every broker (finish the upgrade's phase 2)",
+                    f"broker {node_id}: {IBP} is {ibp}; the migration needs "
+                    f"{IBP}={LAST_ZK_RELEASE} (or unset, on 3.9.x) on every broker (finish the "
+                    "upgrade's phase 2)",
                     (f"broker-{node_id}",),
                 )
             )

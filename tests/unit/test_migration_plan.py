@@ -213,10 +213,14 @@ def test_finalize_and_revert_gates(phase: ClusterPhase, finalize: bool, revert: 
         ({1: "3.9.1", 2: None}, "3.9", ["not-on-3.9"]),
         ({1: "3.9.1", 2: "3.9.1"}, "3.8", ["ibp-not-3.9", "ibp-not-3.9"]),
         ({1: "3.9.1", 2: "3.9.1"}, "3.9-IV0", []),
+        ({1: "3.9.1", 2: "3.9.1"}, None, []),
     ],
 )
-def test_ready_to_migrate(running: dict[int, Any], ibp: str, rules: list[str]) -> None:
-    configs = {i: {**ZK_BROKER, "inter.broker.protocol.version": ibp} for i in running}
+def test_ready_to_migrate(running: dict[int, Any], ibp: str | None, rules: list[str]) -> None:
+    base = {k: v for k, v in ZK_BROKER.items() if k != "inter.broker.protocol.version"}
+    configs = {
+        i: {**base, **({"inter.broker.protocol.version": ibp} if ibp else {})} for i in running
+    }
     verdict = ready_to_migrate(inventory(), running, configs)
     assert [r.rule for r in verdict.reasons] == rules
 
