@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from kafka_upgrade.health import Reason, Verdict
+from kafka_upgrade.health import QuorumStatus, Reason, Verdict
 from kafka_upgrade.inventory import ControllerToAdd, Inventory, Migration
 from kafka_upgrade.upgrade_path import LAST_ZK_RELEASE, release_of
 
@@ -263,6 +262,27 @@ def _migration(inventory: Inventory) -> Migration:
     return inventory.migration
 
 
+_ALL = ("provision-controllers", "migrate-brokers", "brokers-to-kraft", "finalize-controllers")
+# A phase seen done is passed over; one half done runs again and its roll skips done nodes.
+# provision-controllers again is harmless (same config, format and start skipped) and
+# restarts a controller a crash left down; migrate-brokers again waits for completion.
+_TO_RUN: dict[ClusterPhase, tuple[str, ...]] = {
+    ClusterPhase.NOT_STARTED: _ALL,
+    ClusterPhase.CONTROLLERS_UP: _ALL,
+    ClusterPhase.BROKERS_MIGRATING: _ALL,
+    ClusterPhase.BROKERS_MIGRATED: _ALL[1:],
+    ClusterPhase.BROKERS_TO_KRAFT: _ALL[2:],
+    ClusterPhase.BROKERS_KRAFT: _ALL[2:],
+    # Finalized: the roll skips every node; the KRaft inventory is written (again).
+    ClusterPhase.FINALIZED: _ALL[3:],
+}
+
+
+def phases_to_run(phase: ClusterPhase) -> list[str]:
+    """The phases a (re-)run of the whole migration runs, from where it stands."""
+    return list(_TO_RUN[phase])
+
+
 # --------------------------------------------------------------------------
 # gates and facts
 # --------------------------------------------------------------------------
@@ -354,17 +374,12 @@ def parse_zk_cluster_id(stdout: str) -> str:
     raise ValueError("no cluster id in the output of zookeeper-shell get /cluster/id")
 
 
-@dataclass(frozen=True)
-class QuorumView:
-    leader_id: int | None
-    voters: frozenset[int]
-
-
-def quorum_formed(view: QuorumView, wanted: set[int]) -> Verdict:
+def quorum_formed(status: QuorumStatus, wanted: set[int]) -> Verdict:
+    """The new controllers elected a leader and every one of them is a voter."""
     reasons = []
-    if view.leader_id is None or view.leader_id < 0:
+    if status.leader_id is None or status.leader_id < 0:
         reasons.append(Reason("no-leader", "the controller quorum has no leader yet"))
-    missing = sorted(wanted - view.voters)
+    missing = sorted(wanted - {v.node_id for v in status.voters})
     if missing:
         reasons.append(Reason("voters-missing", f"controllers {missing} are not voters yet"))
     return Verdict.of(reasons)

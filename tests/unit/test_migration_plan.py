@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kafka_upgrade.health import QuorumStatus, VoterState
 from kafka_upgrade.inventory import Inventory
 from kafka_upgrade.migration import (
     ACL_AUTHORIZER,
@@ -13,7 +14,6 @@ from kafka_upgrade.migration import (
     BrokerPhase,
     ClusterPhase,
     ControllerPhase,
-    QuorumView,
     broker_back_to_migration,
     broker_back_to_zookeeper,
     broker_kraft_config,
@@ -26,6 +26,7 @@ from kafka_upgrade.migration import (
     finalize_allowed,
     kraft_inventory,
     parse_zk_cluster_id,
+    phases_to_run,
     quorum_formed,
     ready_to_migrate,
     revert_allowed,
@@ -232,16 +233,20 @@ def test_cluster_id_from_zookeeper_shell() -> None:
         parse_zk_cluster_id("Node does not exist: /cluster/id")
 
 
+def _quorum(leader: int | None, voters: list[int]) -> QuorumStatus:
+    return QuorumStatus(leader, tuple(VoterState(i, 10, 0, 0, 0) for i in voters))
+
+
 @pytest.mark.parametrize(
-    ("view", "ok"),
+    ("status", "ok"),
     [
-        (QuorumView(3001, frozenset({3001, 3002, 3003})), True),
-        (QuorumView(-1, frozenset({3001, 3002, 3003})), False),
-        (QuorumView(3001, frozenset({3001, 3002})), False),
+        (_quorum(3001, [3001, 3002, 3003]), True),
+        (_quorum(None, [3001, 3002, 3003]), False),
+        (_quorum(3001, [3001, 3002]), False),
     ],
 )
-def test_quorum_formed(view: QuorumView, ok: bool) -> None:
-    assert quorum_formed(view, {3001, 3002, 3003}).ok is ok
+def test_quorum_formed(status: QuorumStatus, ok: bool) -> None:
+    assert quorum_formed(status, {3001, 3002, 3003}).ok is ok
 
 
 def test_kraft_inventory_has_the_controllers_as_nodes() -> None:
@@ -251,3 +256,36 @@ def test_kraft_inventory_has_the_controllers_as_nodes() -> None:
     assert after.zookeeper is None and after.migration is None
     assert [n.id for n in after.nodes if n.is_controller] == [3001, 3002, 3003]
     assert after.broker_ids == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("phase", "phases"),
+    [
+        (
+            ClusterPhase.NOT_STARTED,
+            [
+                "provision-controllers",
+                "migrate-brokers",
+                "brokers-to-kraft",
+                "finalize-controllers",
+            ],
+        ),
+        (
+            ClusterPhase.BROKERS_MIGRATING,
+            [
+                "provision-controllers",
+                "migrate-brokers",
+                "brokers-to-kraft",
+                "finalize-controllers",
+            ],
+        ),
+        (
+            ClusterPhase.BROKERS_MIGRATED,
+            ["migrate-brokers", "brokers-to-kraft", "finalize-controllers"],
+        ),
+        (ClusterPhase.BROKERS_TO_KRAFT, ["brokers-to-kraft", "finalize-controllers"]),
+        (ClusterPhase.FINALIZED, ["finalize-controllers"]),
+    ],
+)
+def test_a_rerun_resumes_from_the_observed_phase(phase: ClusterPhase, phases: list[str]) -> None:
+    assert phases_to_run(phase) == phases
