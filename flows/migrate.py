@@ -279,7 +279,7 @@ def finalize_controllers(request: MigrationRequest) -> Records:
 
 
 @flow(name="revert-migration", log_prints=True)
-def revert_migration(request: MigrationRequest) -> Records:
+def revert_migration(request: MigrationRequest) -> Any:
     """Back to a plain ZooKeeper cluster from any phase before finalize-controllers.
 
     Brokers in KRaft mode go back to ZooKeeper mode with the migration flag; then the
@@ -340,8 +340,9 @@ def revert_migration(request: MigrationRequest) -> Records:
             revert_failed_start=request.revert_on_failed_start,
         )
         wait_cluster_healthy(ctx, "after the revert")
-        logger.info("revert done: %s is a ZooKeeper-mode cluster again", inv.cluster)
-        return as_values(records)
+        outcome = f"reverted: {inv.cluster} is a ZooKeeper-mode cluster again"
+        logger.info("%s", outcome)
+        return Completed(message=outcome, data={"records": as_values(records)})
 
 
 # --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from kafka_upgrade.errors import StepFailed
 from kafka_upgrade.health import Reason, Verdict
@@ -125,7 +126,7 @@ def _read_controller_quorum(ctx: UpgradeContext):  # type: ignore[no-untyped-def
     raise KafkaUnavailable("no new controller answered: " + "; ".join(failures))
 
 
-@task(task_run_name="wait-controller-quorum")
+@task(task_run_name="wait-controller-quorum", cache_policy=NO_CACHE)
 def wait_controller_quorum(ctx: UpgradeContext) -> int:
     wanted = {c.id for c in controllers(ctx.inventory)}
     return _watch(
@@ -142,7 +143,7 @@ def _completed_command(node: Node) -> str:
     return f"cat {shlex.quote(str(log_dir))}/server.log* 2>/dev/null | grep -cF {pattern}; true"
 
 
-@task(task_run_name="wait-migration-complete")
+@task(task_run_name="wait-migration-complete", cache_policy=NO_CACHE)
 def wait_migration_complete(ctx: UpgradeContext) -> int:
     """Until the active controller has logged that the metadata was copied from ZooKeeper
     (it then runs in MIGRATION state and dual-writes)."""

@@ -522,6 +522,20 @@ def _wait_gone(root: Path, timeout: float, log: Log, exclude_sshd: bool = True) 
         time.sleep(0.3)
 
 
+def stop_zookeeper(name: str, timeout: float = 30.0) -> None:
+    """Stop the sandbox's ZooKeeper (e.g. to show a migrated cluster no longer needs it)."""
+    state = _load_state(name)
+    if not state.get("zookeeper"):
+        raise SandboxError(f"sandbox {name!r} has no ZooKeeper")
+    config = str(state["zookeeper"]["config"])
+    _signal_matching(config, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pids_matching(config) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    if _pids_matching(config):
+        raise SandboxError(f"ZooKeeper of sandbox {name!r} did not stop within {timeout:.0f} s")
+
+
 def running_processes(name: str) -> list[int]:
     """Pids of anything still running from this sandbox (for tests and `down`)."""
     return _pids_matching(f"{sandbox_dir(name)}/")
@@ -533,5 +547,6 @@ __all__ = [
     "reclaim_abandoned",
     "running_processes",
     "status",
+    "stop_zookeeper",
     "up",
 ]
