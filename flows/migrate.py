@@ -28,6 +28,7 @@ following the Apache procedure.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ from kafka_upgrade.migration import (
     controller_properties,
     finalize_allowed,
     kraft_inventory,
+    node_id_of,
     phases_to_run,
     ready_to_migrate,
     revert_allowed,
@@ -66,6 +68,7 @@ from tasks.migration import (
     controllers,
     delete_zk_controller,
     format_controller,
+    read_backup,
     read_cluster_id,
     read_controller_config,
     set_aside_metadata,
@@ -295,15 +298,29 @@ def revert_migration(request: MigrationRequest) -> Any:
         require(revert_allowed(phase), "revert-migration")
         records = []
         if phase in (ClusterPhase.BROKERS_TO_KRAFT, ClusterPhase.BROKERS_KRAFT):
+            # Each broker's config as brokers-to-kraft found it: that phase is undone exactly.
+            before = {
+                n.id: read_backup(ctx, n.id, "brokers-to-kraft", run.version) for n in inv.nodes
+            }
+            missing = [i for i, b in before.items() if b is None]
+            if missing:
+                logger.warning(
+                    "brokers %s: no backup from brokers-to-kraft; zookeeper.connect and the "
+                    "protocol are restored, other ZooKeeper settings must be re-added by hand",
+                    missing,
+                )
+
+            def back(props: Mapping[str, str]) -> Mapping[str, str | None]:
+                if broker_phase(props) is not BrokerPhase.KRAFT:
+                    return {}
+                node_id = int(node_id_of(props) or -1)
+                return broker_back_to_migration(inv, props, before.get(node_id))
+
             records += roll(
                 ctx,
                 "revert-brokers-to-zookeeper-mode",
                 run.version,
-                lambda props: (
-                    broker_back_to_migration(inv, props)
-                    if broker_phase(props) is BrokerPhase.KRAFT
-                    else {}
-                ),
+                back,
                 revert_failed_start=request.revert_on_failed_start,
             )
         suffix = f"reverted-{int(time.time())}"

@@ -222,10 +222,20 @@ def controller_final_config(props: Mapping[str, str]) -> Wanted:
     return {**_zookeeper_keys(props), FLAG: None}
 
 
-def broker_back_to_migration(inventory: Inventory, props: Mapping[str, str]) -> Wanted:
-    """Revert B: back to ZooKeeper mode with the migration flag (the state after A)."""
+def broker_back_to_migration(
+    inventory: Inventory, props: Mapping[str, str], before: Mapping[str, str] | None = None
+) -> Wanted:
+    """Revert B: back to ZooKeeper mode with the migration flag (the state after A).
+
+    ``before`` is the broker's config as brokers-to-kraft found it (its backup): every
+    key that phase changed gets its value from then, so ZooKeeper settings such as
+    ``zookeeper.ssl.*`` come back as they were. Without it, the inventory's
+    ``zookeeper.connect`` and IBP 3.9 are restored and other ZooKeeper settings are not.
+    """
     migration = _migration(inventory)
     assert inventory.zookeeper is not None
+    if before is not None:
+        return {key: before.get(key) for key in broker_kraft_config(migration, before)}
     node_id = node_id_of(props)
     if node_id is None:
         raise ValueError("the broker's server.properties has neither broker.id nor node.id")

@@ -19,6 +19,7 @@ from kafka_upgrade.inventory import ControllerToAdd, Inventory, Node
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.kafka_cli import quorum_from_replication
 from kafka_upgrade.migration import COMPLETED_LOG_LINE, parse_zk_cluster_id, quorum_formed
+from kafka_upgrade.node_commands import backup_path
 from kafka_upgrade.properties import read_properties
 from kafka_upgrade.remote import node_env, quote_command
 from tasks.context import UpgradeContext
@@ -206,3 +207,16 @@ def set_aside_metadata(ctx: UpgradeContext, node_id: int, label: str, suffix: st
     if not result.ok:
         raise StepFailed(f"{label}: moving {node.metadata_dir} aside failed: {result.describe()}")
     get_run_logger().info("%s: metadata log moved aside to %s.%s", label, node.metadata_dir, suffix)
+
+
+@task(task_run_name="read-backup-{node_id}-{phase}", **RETRIES)
+def read_backup(
+    ctx: UpgradeContext, node_id: int, phase: str, binary: str
+) -> dict[str, str] | None:
+    """The server.properties a phase's roll backed up before it touched the node, if any."""
+    node = ctx.node(node_id)
+    path = shlex.quote(backup_path(node, phase, binary))
+    result = ctx.remote.run(node, f"test -e {path} && cat {path} || echo __absent__", timeout=30)
+    if not result.ok or result.stdout.strip() == "__absent__":
+        return None
+    return read_properties(result.stdout)

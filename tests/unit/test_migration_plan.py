@@ -151,6 +151,12 @@ def test_reverts_walk_back_to_the_original_broker_config() -> None:
     for gone in ("controller.quorum.voters", "controller.listener.names"):
         assert gone not in back_zk
     assert "CONTROLLER" not in back_zk["listener.security.protocol.map"]
+    # with the config brokers-to-kraft found (its backup), B is undone to the letter
+    assert applied(b, broker_back_to_migration(inv, b, before=a)) == a
+    acl = {**a, "authorizer.class.name": ACL_AUTHORIZER, "zookeeper.set.acl": "true"}
+    acl_b = applied(acl, broker_kraft_config(inv.migration, acl))
+    assert acl_b["authorizer.class.name"] == STANDARD_AUTHORIZER
+    assert applied(acl_b, broker_back_to_migration(inv, acl_b, before=acl)) == acl
     # a KRaft broker asked to go straight to ZooKeeper goes back to A first
     assert broker_back_to_zookeeper(inv, b) == broker_back_to_migration(inv, b)
 
