@@ -92,7 +92,8 @@ def _load(request: MigrationRequest) -> tuple[Inventory, Path]:
     if inventory.mode != "zk" or inventory.migration is None:
         raise BadInput(
             f"inventory {path}: the migration needs a ZooKeeper-mode inventory with a "
-            "'migration' section naming the KRaft controllers to add (see README, Migration)"
+            "'migration' section naming the KRaft controllers to add (see README, "
+            "ZooKeeper -> KRaft migration)"
         )
     return inventory, path
 

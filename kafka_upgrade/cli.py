@@ -321,12 +321,21 @@ def migrate(
 
     if stop_after is not None and stop_after not in MIGRATION_PHASES:
         _refuse(f"--stop-after {stop_after!r}: choose one of {', '.join(MIGRATION_PHASES)}")
-    checked, _ = check_before_starting(inventory, None, "rollback")
+    from kafka_upgrade.inventory import InventoryError, load_inventory
+
+    try:
+        checked = load_inventory(inventory)
+    except InventoryError as exc:
+        _refuse(str(exc))
     if checked.mode != "zk" or checked.migration is None:
         _refuse(
             f"inventory {inventory}: the migration needs a ZooKeeper-mode inventory with a "
-            "'migration' section naming the KRaft controllers to add (see README, Migration)"
+            "'migration' section naming the KRaft controllers to add (see README, "
+            "ZooKeeper -> KRaft migration)"
         )
+    # The brokers on their current version, reachable and staged; the controllers are
+    # checked by the flow's preflight (they have no config before the migration).
+    check_before_starting(inventory, None, "rollback")
     from deployments.local_run import run_migration
     from deployments.local_server import ServerError, server_for_run
 

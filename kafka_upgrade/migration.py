@@ -310,7 +310,7 @@ def ready_to_migrate(
             Reason(
                 "no-migration-section",
                 f"the inventory of {inventory.cluster} has no 'migration' section: name the "
-                "KRaft controllers to add there (see README, Migration)",
+                "KRaft controllers to add there (see README, ZooKeeper -> KRaft migration)",
             )
         )
     for node_id, version in sorted(running.items()):

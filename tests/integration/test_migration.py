@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from deployments.local_run import RunOutcome, run_migration
 from deployments.local_server import PrefectServer, temporary_server
@@ -31,9 +34,12 @@ from kafka_upgrade.properties import read_properties
 from kafka_upgrade.remote import FabricRemote
 from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.traffic import ContinuousTraffic, TrafficReport
-from tests.integration.conftest import require_tools
+from tests.integration.conftest import cli, require_tools
 
 pytestmark = pytest.mark.integration
+
+# A migration inventory as `sandbox up --kraft-controllers 3` writes it (nothing runs there).
+_INVENTORY = Path(__file__).parent / "migration_inventory.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +89,33 @@ def _print(label: str, outcome: RunOutcome, wall: float) -> None:
     print(f"[{label}] phase seconds {outcome.phase_seconds}")
     for r in outcome.records:
         print(f"[{label}]   {r['phase']} {r['label']}: {r['action']} in {r['seconds']:.1f} s")
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "words"),
+    [
+        (lambda d: d.pop("migration"), [], "'migration' section"),
+        (lambda d: None, ["--stop-after", "nope"], "--stop-after 'nope'"),
+        (
+            lambda d: d["migration"]["controllers"][0].update(id=1),
+            [],
+            "id 1 is also a broker id",
+        ),
+    ],
+)
+def test_migrate_refuses_bad_input(
+    tmp_path: Path, change: Any, args: list[str], words: str
+) -> None:
+    """Refused in one line, exit 2, before any server starts or any node is touched."""
+    data = yaml.safe_load(_INVENTORY.read_text())
+    change(data)
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = cli("migrate", "--inventory", str(path), *args, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out
+    assert out.count("error:") == 1 and out.count(words) == 1, out
+    assert "Traceback" not in out and "Prefect UI" not in out, out
 
 
 def test_migration_to_kraft_loses_nothing(
