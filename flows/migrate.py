@@ -76,7 +76,7 @@ from tasks.migration import (
     wait_migration_complete,
     write_controller_config,
 )
-from tasks.node import check_staged, read_config, start_node, stop_node
+from tasks.node import check_staged, read_config, start_node, stop_node, switch_binary
 from tasks.progress import record_row
 from tasks.sensors import wait_cluster_healthy
 
@@ -179,6 +179,7 @@ def provision_controllers(request: MigrationRequest) -> Records:
             if controller_phase(read_controller_config(ctx, c.id)) is ControllerPhase.FINAL:
                 continue  # the migration was finalized: never back into migration mode
             write_controller_config(ctx, c.id, label, controller_properties(inv, c, broker_props))
+            switch_binary(ctx, c.id, label, run.version)  # `current` -> the brokers' version
             format_controller(ctx, c.id, label, cluster_id)
             start_node(ctx, c.id, label)
             records.append(

@@ -14,14 +14,18 @@ time, a real Prefect server, real sshd:
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 import yaml
 
+from deployments.approval import ApprovalError, decide, wait_until_paused
 from deployments.local_run import RunOutcome, run_migration
 from deployments.local_server import PrefectServer, temporary_server
 from flows.migrate import kraft_inventory_path
@@ -65,6 +69,30 @@ def forward() -> Iterator[Inventory]:
 @pytest.fixture
 def backward() -> Iterator[Inventory]:
     yield from _sandbox("mg-rev")
+
+
+def _approve_every_pause(seen: dict) -> Callable[[UUID], None]:
+    """on_created hook: a thread that approves every pause through the API until the run ends."""
+
+    def hook(flow_run_id: UUID) -> None:
+        def answer() -> None:
+            while True:
+                try:
+                    wait_until_paused(flow_run_id, timeout=1800)
+                except ApprovalError:
+                    return  # the run ended
+                try:
+                    decide(flow_run_id, approve=True, approver="pytest", comment="from the test")
+                except ApprovalError as exc:
+                    seen["error"] = repr(exc)
+                    return
+                seen["approved"] += 1
+                time.sleep(2)
+
+        # The thread must see the same Prefect settings (API URL) as the run.
+        threading.Thread(target=contextvars.copy_context().run, args=(answer,), daemon=True).start()
+
+    return hook
 
 
 def _configs(inv: Inventory) -> dict[int, dict[str, str]]:
@@ -125,13 +153,24 @@ def test_migration_to_kraft_loses_nothing(
     traffic = ContinuousTraffic(forward.bootstrap_servers, rate=200)
     traffic.start()
     started = time.monotonic()
+    seen: dict = {"approved": 0}
     try:
-        outcome = run_migration(prefect_server, str(path), auto_approve=True, say=print)
+        outcome = run_migration(
+            prefect_server,
+            str(path),
+            auto_approve=False,
+            say=print,
+            interactive=False,
+            on_created=_approve_every_pause(seen),
+            approval_timeout_s=1800,
+        )
     finally:
         time.sleep(3)
         traffic.stop()
     _print("migrate", outcome, time.monotonic() - started)
     assert outcome.state == "COMPLETED", outcome.message
+    # One approval before each phase that cannot be undone cheaply, answered via the API.
+    assert seen["approved"] == 3, seen
     _assert_no_loss(traffic.audit(), "migrate")
 
     # Every broker in KRaft mode, by its own config, registered with the new quorum.
