@@ -138,6 +138,35 @@ def run_rollback(server: PrefectServer, inventory_path: str, say: Say = print) -
     )
 
 
+def run_migration(
+    server: PrefectServer,
+    inventory_path: str,
+    auto_approve: bool,
+    say: Say = print,
+    stop_after: str | None = None,
+    revert: bool = False,
+    interactive: bool | None = None,
+    on_created: Callable[[UUID], None] | None = None,
+    approval_timeout_s: int | None = None,
+) -> RunOutcome:
+    """Run ``migrate-to-kraft`` (or ``revert-migration``) here and now, with the approvals
+    from the terminal or the UI."""
+    from flows.migrate import migrate_to_kraft, revert_migration
+    from kafka_upgrade.requests import MigrationRequest
+
+    request = MigrationRequest(
+        cluster=inventory_path,
+        auto_approve=auto_approve,
+        stop_after=stop_after,
+        approval_timeout_s=approval_timeout_s,
+    )
+    if revert:
+        return run_locally(server, revert_migration, request, say, approvals=False)
+    return run_locally(
+        server, migrate_to_kraft, request, say, interactive, on_created, approvals=not auto_approve
+    )
+
+
 def run_locally(
     server: PrefectServer,
     flow: Any,

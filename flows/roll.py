@@ -82,14 +82,17 @@ from tasks.sensors import (
     watch_start,
 )
 
-WantedConfig = Callable[[Mapping[str, str]], dict[str, str]]
+WantedConfig = Callable[[Mapping[str, str]], Mapping[str, str | None]]
 _MAX_DECISIONS = 4  # per node: e.g. recovering -> needs restart -> done
 
 
 def active_controller(ctx: UpgradeContext) -> int | None:
     """ZooKeeper: the controller broker. KRaft: the metadata quorum leader."""
     if ctx.inventory.mode == "zk":
-        return ctx.reader.snapshot().controller_id
+        # During a ZooKeeper -> KRaft migration the controller is a new KRaft controller,
+        # not one of the brokers: then no broker needs to go last.
+        controller = ctx.reader.snapshot().controller_id
+        return controller if controller in ctx.inventory.broker_ids else None
     return read_quorum(ctx).leader_id
 
 
@@ -241,7 +244,7 @@ class _Roll:
         wait_safe_to_restart(ctx, node_id, label)
         lag_before = record_lag(ctx, label)
         backup = backup_config(ctx, node_id, label, self.phase, self.binary)
-        changes = {k: v for k, v in want.config.items() if v is not None}
+        changes = dict(want.config)  # None: the key is removed
         if changes:
             set_config(ctx, node_id, label, changes)
         stop_node(ctx, node_id, label)

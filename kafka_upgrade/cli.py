@@ -145,6 +145,13 @@ def sandbox_up(
         list[str] | None,  # noqa: UP007
         typer.Option(help="Extra versions to pre-stage on every node (default: the pair's new)."),
     ] = None,
+    kraft_controllers: Annotated[
+        int,
+        typer.Option(
+            help="zk mode on 3.9.x: lay out this many KRaft controllers (not started) and name "
+            "them in the inventory's migration section, for `kafka-upgrade migrate`."
+        ),
+    ] = 0,
     owner_pid: Annotated[
         int | None,  # noqa: UP007
         typer.Option(
@@ -181,6 +188,7 @@ def sandbox_up(
             stage=stage,
             log=_say,
             owner=owner,
+            kraft_controllers=kraft_controllers,
         )
     except (cluster.SandboxError, SandboxSpecError, SshdError, DistError) as exc:
         _fail(str(exc))
@@ -298,6 +306,69 @@ def rollback(
         with server_for_run() as server, _bad_input_quiet_on_console():
             console.print(f"Prefect UI: {server.ui_url}")
             outcome = run_rollback(server, str(inventory.resolve()), say=_say)
+    except ServerError as exc:
+        _fail(str(exc))
+    _finish(outcome)
+
+
+@app.command("migrate")
+def migrate(
+    inventory: Annotated[
+        Path, typer.Option(help="ZooKeeper-mode inventory with a migration section.")
+    ],
+    auto_approve: Annotated[
+        bool, typer.Option(help="Start each next phase without waiting for a human.")
+    ] = False,
+    stop_after: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(help="Stop after this phase (e.g. brokers-to-kraft)."),
+    ] = None,
+    revert: Annotated[
+        bool,
+        typer.Option(
+            help="Undo the migration (any phase before finalize-controllers): back to ZooKeeper."
+        ),
+    ] = False,
+) -> None:
+    """Migrate a ZooKeeper cluster on 3.9 to KRaft (migrate-to-kraft), on a temporary
+    Prefect server (or PREFECT_API_URL); the same guards, table and exit codes as `run`.
+
+    Phases: provision-controllers, migrate-brokers, brokers-to-kraft, then (after an
+    approval naming the point of no return) finalize-controllers.
+    """
+    from kafka_upgrade.requests import MIGRATION_PHASES
+
+    if stop_after is not None and stop_after not in MIGRATION_PHASES:
+        _refuse(f"--stop-after {stop_after!r}: choose one of {', '.join(MIGRATION_PHASES)}")
+    from kafka_upgrade.inventory import InventoryError, load_inventory
+
+    try:
+        checked = load_inventory(inventory)
+    except InventoryError as exc:
+        _refuse(str(exc))
+    if checked.mode != "zk" or checked.migration is None:
+        _refuse(
+            f"inventory {inventory}: the migration needs a ZooKeeper-mode inventory with a "
+            "'migration' section naming the KRaft controllers to add (see README, "
+            "ZooKeeper -> KRaft migration)"
+        )
+    # The brokers on their current version, reachable and staged; the controllers are
+    # checked by the flow's preflight (they have no config before the migration).
+    check_before_starting(inventory, None, "rollback")
+    from deployments.local_run import run_migration
+    from deployments.local_server import ServerError, server_for_run
+
+    try:
+        with server_for_run() as server, _bad_input_quiet_on_console():
+            console.print(f"Prefect UI: {server.ui_url}")
+            outcome = run_migration(
+                server,
+                str(inventory.resolve()),
+                auto_approve,
+                say=_say,
+                stop_after=stop_after,
+                revert=revert,
+            )
     except ServerError as exc:
         _fail(str(exc))
     _finish(outcome)

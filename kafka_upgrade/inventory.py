@@ -111,6 +111,87 @@ class ZooKeeper(_Strict):
     connect: str = Field(description="zookeeper.connect string of the cluster.")
 
 
+class ControllerToAdd(Node):
+    """A KRaft controller the ZooKeeper -> KRaft migration adds (a node like any other)."""
+
+    roles: list[Role] = Field(
+        default_factory=lambda: ["controller"], description="Always [controller]."
+    )
+    metadata_dir: Path = Field(
+        description="The controller's log.dirs (its metadata log); formatted by the migration."
+    )
+
+    @model_validator(mode="after")
+    def _controller_only(self) -> ControllerToAdd:
+        if self.roles != ["controller"]:
+            raise ValueError(
+                f"controller {self.id}: roles must be [controller]; the migration adds "
+                "dedicated controllers (combined broker+controller nodes cannot migrate)"
+            )
+        return self
+
+
+class Migration(_Strict):
+    """ZooKeeper -> KRaft: the controllers to add and how the nodes talk to them."""
+
+    controllers: list[ControllerToAdd] = Field(
+        min_length=1, description="The KRaft controllers to add: 1, 3 or 5 dedicated nodes."
+    )
+    controller_listener_name: str = Field(
+        "CONTROLLER",
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description="Listener name of the controller quorum (controller.listener.names).",
+    )
+    controller_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Security protocol of the controller listener."
+    )
+    inter_broker_listener_name: str = Field(
+        "PLAINTEXT",
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description="The brokers' inter-broker listener, which the controllers use to reach "
+        "them during the migration.",
+    )
+    inter_broker_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        Field("PLAINTEXT", description="Security protocol of the inter-broker listener.")
+    )
+    completion_timeout_s: float = Field(
+        600.0, gt=0, description="Wait for the controller to report the metadata migrated."
+    )
+
+    @model_validator(mode="after")
+    def _quorum(self) -> Migration:
+        ids = [c.id for c in self.controllers]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(
+                f"migration.controllers: id {dupes[0]} appears more than once; "
+                "controller ids must be unique"
+            )
+        if len(ids) not in (1, 3, 5):
+            raise ValueError(
+                f"migration.controllers: {len(ids)} controllers; a quorum needs 1, 3 or 5 "
+                "(3 for production)"
+            )
+        addresses = [(c.host, c.controller_port) for c in self.controllers]
+        clash = [a for a in addresses if addresses.count(a) > 1]
+        if clash:
+            raise ValueError(
+                f"migration.controllers: {clash[0][0]}:{clash[0][1]} is used by two "
+                "controllers; give each its own host or controller_port"
+            )
+        if self.controller_listener_name == self.inter_broker_listener_name:
+            raise ValueError(
+                "migration: controller_listener_name and inter_broker_listener_name are both "
+                f"{self.controller_listener_name}; the controller listener needs its own name"
+            )
+        return self
+
+    @property
+    def voters(self) -> str:
+        """controller.quorum.voters: the migration needs the static quorum."""
+        return ",".join(f"{c.id}@{c.host}:{c.controller_port}" for c in self.controllers)
+
+
 class KafkaClientSettings(_Strict):
     """Settings of the AdminClient / health clients (librdkafka names, underscores for dots)."""
 
@@ -211,6 +292,11 @@ class Inventory(BaseSettings):
     ssh: SshSettings
     nodes: list[Node] = Field(min_length=1)
     zookeeper: ZooKeeper | None = None
+    migration: Migration | None = Field(
+        None,
+        description="ZooKeeper mode only: the KRaft controllers `kafka-upgrade migrate` adds, "
+        "and the migration's settings.",
+    )
     kafka: KafkaClientSettings = Field(default_factory=KafkaClientSettings)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     health: HealthThresholds = Field(default_factory=HealthThresholds)
@@ -264,12 +350,28 @@ class Inventory(BaseSettings):
                 )
         if self.mode == "kraft" and not any(n.is_controller for n in self.nodes):
             raise ValueError("mode is 'kraft' but no node has the 'controller' role")
+        if self.migration is not None:
+            if self.mode != "zk":
+                raise ValueError(
+                    "migration: this cluster is already in KRaft mode (mode is 'kraft'); the "
+                    "migration section belongs to a ZooKeeper-mode inventory. Remove it."
+                )
+            clash = sorted({c.id for c in self.migration.controllers} & set(ids))
+            if clash:
+                raise ValueError(
+                    f"migration.controllers: id {clash[0]} is also a broker id; brokers and "
+                    "controllers share one node id space in KRaft: pick ids no broker uses "
+                    "(e.g. 3000 and up)"
+                )
         return self
 
     def node(self, node_id: int) -> Node:
         for n in self.nodes:
             if n.id == node_id:
                 return n
+        for c in self.migration.controllers if self.migration else []:
+            if c.id == node_id:
+                return c
         raise InventoryError(f"no node with id {node_id} in inventory of cluster {self.cluster}")
 
     @property

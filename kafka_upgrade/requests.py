@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 INVENTORIES_ENV = "KAFKA_UPGRADE_INVENTORIES"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -141,3 +141,38 @@ def resolve_cluster(cluster: str, inventories: str | Path | None = None) -> Path
         f"cluster: no inventory for {cluster!r} in {directory} "
         f"(looked for {cluster}.yaml, {cluster}.yml and {cluster}/inventory.yaml)"
     )
+
+
+MIGRATION_PHASES = (
+    "provision-controllers",
+    "migrate-brokers",
+    "brokers-to-kraft",
+    "finalize-controllers",
+)
+
+
+class MigrationRequest(_Request):
+    """ZooKeeper -> KRaft (migrate-to-kraft, and each of its phases on its own)."""
+
+    auto_approve: bool = Field(
+        False,
+        description="Start each next phase without waiting for a human. Leave off in production.",
+    )
+    approval_timeout_s: int | None = Field(
+        None,
+        gt=0,
+        description="How long each approval may wait, in seconds (default: timeouts.approval_s "
+        "in the inventory). Unanswered means the run stops.",
+    )
+    stop_after: str | None = Field(
+        None,
+        description="Stop (completed) after this phase: " + ", ".join(MIGRATION_PHASES) + ".",
+    )
+
+    @model_validator(mode="after")
+    def _known_phase(self) -> MigrationRequest:
+        if self.stop_after is not None and self.stop_after not in MIGRATION_PHASES:
+            raise ValueError(
+                f"stop_after {self.stop_after!r}: choose one of {', '.join(MIGRATION_PHASES)}"
+            )
+        return self

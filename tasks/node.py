@@ -142,8 +142,11 @@ def node_logs(ctx: UpgradeContext, node_id: int) -> str:
 
 
 @task(task_run_name="set-config-{label}", **RETRIES)
-def set_config(ctx: UpgradeContext, node_id: int, label: str, updates: dict[str, str]) -> bool:
-    """Apply key updates to server.properties; returns whether the file changed."""
+def set_config(
+    ctx: UpgradeContext, node_id: int, label: str, updates: dict[str, str | None]
+) -> bool:
+    """Apply key updates (None: remove the key) to server.properties; returns whether the
+    file changed."""
     logger = get_run_logger()
     node = ctx.node(node_id)
     config = str(node.config_path)
@@ -164,7 +167,10 @@ def set_config(ctx: UpgradeContext, node_id: int, label: str, updates: dict[str,
     if not result.ok:
         raise StepFailed(f"{label}: writing {config} failed: {result.describe()}")
     logger.info(
-        "%s: set %s in %s", label, ", ".join(f"{k}={v}" for k, v in updates.items()), config
+        "%s: set %s in %s",
+        label,
+        ", ".join(f"{k}={v}" if v is not None else f"{k} removed" for k, v in updates.items()),
+        config,
     )
     return True
 

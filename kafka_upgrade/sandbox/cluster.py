@@ -45,6 +45,7 @@ from kafka_upgrade.sandbox.layout import (
     CONTROLLER_PORT,
     SANDBOX_JVM_ENV,
     SSH_PORT,
+    NodeSpec,
     SandboxSpec,
     jmx_env,
     plan_sandbox,
@@ -90,6 +91,21 @@ def _check_ports_free(spec: SandboxSpec) -> None:
                 ) from None
 
 
+def _node_entry(spec: SandboxSpec, n: NodeSpec) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "host": n.host,
+        "roles": list(n.roles),
+        "install_dir": str(n.install_dir),
+        "current_link": str(n.current_link),
+        "config_path": str(n.config_path),
+        "log_dir": str(n.log_dir),
+        "controller_port": CONTROLLER_PORT,
+        "service": {"kind": "scripts"},
+        "env": {**SANDBOX_JVM_ENV, **(jmx_env(n.host) if spec.jmx else {})},
+    }
+
+
 def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
     files = sshd.SshdFiles(spec.ssh_dir)
     data: dict[str, Any] = {
@@ -103,27 +119,23 @@ def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
             "key_file": str(files.client_key),
             "known_hosts": str(files.known_hosts),
         },
-        "nodes": [
-            {
-                "id": n.id,
-                "host": n.host,
-                "roles": list(n.roles),
-                "install_dir": str(n.install_dir),
-                "current_link": str(n.current_link),
-                "config_path": str(n.config_path),
-                "log_dir": str(n.log_dir),
-                "controller_port": CONTROLLER_PORT,
-                "service": {"kind": "scripts"},
-                "env": {**SANDBOX_JVM_ENV, **(jmx_env(n.host) if spec.jmx else {})},
-            }
-            for n in spec.nodes
-        ],
+        "nodes": [_node_entry(spec, n) for n in spec.nodes],
     }
     later = [v for v in stage if v != spec.version]
     if later:
         data["target_version"] = later[-1]
     if spec.mode == "zk":
         data["zookeeper"] = {"connect": spec.zk_connect}
+    if spec.migration_controllers:
+        data["migration"] = {
+            "controllers": [
+                {
+                    **_node_entry(spec, n),
+                    "metadata_dir": str(n.data_dir),
+                }
+                for n in spec.migration_controllers
+            ]
+        }
     inventory = Inventory(**data)
     spec.inventory_path.write_text(
         "# Written by `kafka-upgrade sandbox up`; the same format as a production inventory.\n"
@@ -144,6 +156,7 @@ def up(
     owner: ProcessId | None | Literal["creator"] = "creator",
     jmx: bool = False,
     racks: int = 0,
+    kraft_controllers: int = 0,
 ) -> Inventory:
     """Bring a sandbox up and return its inventory (also written to disk).
 
@@ -152,9 +165,21 @@ def up(
     Once the owner has ended, the next ``up`` of this name takes it down.
     ``jmx`` makes every node serve JMX on its own address (``JMX_PORT`` in the
     inventory's node env), e.g. for the KIP-896 old-client check.
+    ``kraft_controllers`` (zk mode, 3.9): lay out that many KRaft controllers on
+    their own addresses, staged and reachable over SSH but not started, and name
+    them in the inventory's ``migration`` section for ``kafka-upgrade migrate``.
     """
     version = version or pair_for(mode).old
-    spec = plan_sandbox(name, mode, version, nodes, controllers, jmx=jmx, racks=racks)
+    spec = plan_sandbox(
+        name,
+        mode,
+        version,
+        nodes,
+        controllers,
+        jmx=jmx,
+        racks=racks,
+        kraft_controllers=kraft_controllers,
+    )
     if stage is None:
         pair = pair_for(mode)
         stage = [pair.new] if version == pair.old else []
@@ -186,13 +211,14 @@ def up(
         }
         _save_state(spec, state)
     try:
-        for n in spec.nodes:
+        for n in (*spec.nodes, *spec.migration_controllers):
             for d in (n.install_dir, n.config_path.parent, n.data_dir, n.log_dir):
                 d.mkdir(parents=True, exist_ok=True)
             for v, path in dists.items():
                 (n.install_dir / dist.dist_dir_name(v)).symlink_to(path)
             n.current_link.symlink_to(dist.dist_dir_name(version))
-            n.config_path.write_text(server_properties(spec, n))
+            if n in spec.nodes:  # a controller to add gets its config from the migration
+                n.config_path.write_text(server_properties(spec, n))
         inventory = _write_inventory(spec, versions)
 
         files = sshd.SshdFiles(spec.ssh_dir)
@@ -444,7 +470,9 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
                     node = inventory.node(node_id)
                     remote.run(node, stop_command(node), timeout=30)
 
-                _each(stop, [n.id for n in inventory.nodes])
+                # The controllers a migration added run too, once it started them.
+                added = inventory.migration.controllers if inventory.migration else []
+                _each(stop, [n.id for n in (*inventory.nodes, *added)])
         except Exception as exc:  # noqa: BLE001 - teardown goes on regardless
             log(f"controlled stop over SSH failed ({exc}); stopping processes directly")
             for pid in _pids_matching(f"{root}/", exclude_sshd=True):
@@ -502,6 +530,20 @@ def _wait_gone(root: Path, timeout: float, log: Log, exclude_sshd: bool = True) 
         time.sleep(0.3)
 
 
+def stop_zookeeper(name: str, timeout: float = 30.0) -> None:
+    """Stop the sandbox's ZooKeeper (e.g. to show a migrated cluster no longer needs it)."""
+    state = _load_state(name)
+    if not state.get("zookeeper"):
+        raise SandboxError(f"sandbox {name!r} has no ZooKeeper")
+    config = str(state["zookeeper"]["config"])
+    _signal_matching(config, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pids_matching(config) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    if _pids_matching(config):
+        raise SandboxError(f"ZooKeeper of sandbox {name!r} did not stop within {timeout:.0f} s")
+
+
 def running_processes(name: str) -> list[int]:
     """Pids of anything still running from this sandbox (for tests and `down`)."""
     return _pids_matching(f"{sandbox_dir(name)}/")
@@ -513,5 +555,6 @@ __all__ = [
     "reclaim_abandoned",
     "running_processes",
     "status",
+    "stop_zookeeper",
     "up",
 ]

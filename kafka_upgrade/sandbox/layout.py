@@ -3,7 +3,9 @@
 Every node gets its own loopback address ``127.0.N.(10+id)`` (N derived from
 the sandbox name), its own data dir, an install dir that holds Kafka versions
 side by side with a ``current`` symlink, and its own ``server.properties``.
-ZooKeeper, in zk mode, sits at ``127.0.N.10``.
+ZooKeeper, in zk mode, sits at ``127.0.N.10``. KRaft controllers a migration
+will add (zk mode, ``kraft_controllers``) get ids 3001.. and the addresses
+``127.0.N.(100+i)``: laid out and staged, not started.
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ class SandboxSpec:
     octet: int
     nodes: tuple[NodeSpec, ...]
     jmx: bool = False  # every node serves JMX on its own address, port JMX_PORT
+    # zk mode: controllers a ZooKeeper -> KRaft migration adds (laid out, not started)
+    migration_controllers: tuple[NodeSpec, ...] = ()
 
     @property
     def zk_host(self) -> str:
@@ -149,13 +153,13 @@ class SandboxSpec:
 
     @property
     def addresses(self) -> list[str]:
-        return [n.host for n in self.nodes]
+        return [n.host for n in (*self.nodes, *self.migration_controllers)]
 
     def listening_ports(self) -> list[tuple[str, int]]:
         ports = [(a, SSH_PORT) for a in self.addresses]
         if self.jmx:
             ports += [(a, JMX_PORT) for a in self.addresses]
-        for n in self.nodes:
+        for n in (*self.nodes, *self.migration_controllers):
             if n.is_broker:
                 ports.append((n.host, BROKER_PORT))
             if n.is_controller:
@@ -174,9 +178,11 @@ def plan_sandbox(
     root: Path | None = None,
     jmx: bool = False,
     racks: int = 0,
+    kraft_controllers: int = 0,
 ) -> SandboxSpec:
     """Decide the sandbox layout. ``controllers=0`` means combined KRaft nodes; ``racks`` N
-    sets broker.rack on the brokers round-robin over racks a, b, c... (0: no racks)."""
+    sets broker.rack on the brokers round-robin over racks a, b, c... (0: no racks);
+    ``kraft_controllers`` (zk mode) lays out the controllers a migration adds."""
     if not _NAME.match(name):
         raise SandboxSpecError(
             f"--name {name!r}: use lowercase letters, digits and dashes (at most 40 characters)"
@@ -200,6 +206,16 @@ def plan_sandbox(
         raise SandboxSpecError(
             f"--racks {racks}: choose 0 (no broker.rack) to {min(nodes, 26)} (one per broker)"
         )
+    if kraft_controllers and mode != "zk":
+        raise SandboxSpecError(
+            "--kraft-controllers applies to --mode zk only (controllers for the migration)"
+        )
+    if kraft_controllers not in (0, 1, 3, 5):
+        raise SandboxSpecError(f"--kraft-controllers {kraft_controllers}: choose 1, 3 or 5")
+    if kraft_controllers and not version.startswith("3.9."):
+        raise SandboxSpecError(
+            f"--kraft-controllers needs --version 3.9.x (the migration runs on 3.9), not {version}"
+        )
     root = (root or sandboxes_root()) / name
     octet = subnet_octet(name)
 
@@ -217,7 +233,11 @@ def plan_sandbox(
         brokers = [n for n in specs if n.is_broker]
         on_rack = {n.id: "abcdefghijklmnopqrstuvwxyz"[i % racks] for i, n in enumerate(brokers)}
         specs = [replace(n, rack=on_rack.get(n.id)) for n in specs]
-    return SandboxSpec(name, mode, version, root, octet, tuple(specs), jmx)
+    to_add = tuple(
+        NodeSpec(3000 + i, ("controller",), f"127.0.{octet}.{100 + i}", root / f"controller-{i}")
+        for i in range(1, kraft_controllers + 1)
+    )
+    return SandboxSpec(name, mode, version, root, octet, tuple(specs), jmx, to_add)
 
 
 def _properties(values: dict[str, object]) -> str:

@@ -84,3 +84,30 @@ def test_racks_go_round_robin_over_the_brokers_only(tmp_path: Path) -> None:
     assert racks == {1: None, 2: None, 3: None, 4: "a", 5: "b", 6: "c", 7: "a", 8: "b", 9: "c"}
     plain = plan_sandbox("r", "kraft", "3.9.1", root=tmp_path)
     assert all("broker.rack" not in server_properties(plain, n) for n in plain.nodes)
+
+
+def test_zk_sandbox_lays_out_the_controllers_a_migration_adds(tmp_path: Path) -> None:
+    from kafka_upgrade.sandbox.layout import plan_sandbox
+
+    spec = plan_sandbox("mg-layout", "zk", "3.9.1", kraft_controllers=3, root=tmp_path)
+    added = spec.migration_controllers
+    assert [c.id for c in added] == [3001, 3002, 3003]
+    assert [c.host for c in added] == [f"127.0.{spec.octet}.{100 + i}" for i in (1, 2, 3)]
+    assert set(spec.addresses) >= {c.host for c in added}  # sshd listens there too
+    assert not set(spec.addresses[:3]) & {c.host for c in added}
+    assert (added[0].host, 9093) in spec.listening_ports()
+
+
+@pytest.mark.parametrize(
+    ("mode", "version", "count", "message"),
+    [
+        ("kraft", "3.9.1", 3, "applies to --mode zk only"),
+        ("zk", "3.8.1", 3, "needs --version 3.9.x"),
+        ("zk", "3.9.1", 2, "choose 1, 3 or 5"),
+    ],
+)
+def test_kraft_controllers_refusals(mode: str, version: str, count: int, message: str) -> None:
+    from kafka_upgrade.sandbox.layout import SandboxSpecError, plan_sandbox
+
+    with pytest.raises(SandboxSpecError, match=message):
+        plan_sandbox("mg-layout", mode, version, kraft_controllers=count)  # type: ignore[arg-type]
