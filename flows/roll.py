@@ -312,7 +312,7 @@ class _Roll:
             backups[obs.node_id] = backup_config(
                 ctx, obs.node_id, obs.label, self.phase, self.binary
             )
-            changes = {k: v for k, v in want.config.items() if v is not None}
+            changes = dict(want.config)  # None: the key is removed
             if changes:
                 set_config(ctx, obs.node_id, obs.label, changes)
         self.logger.info("%s: restarting %s together", self.phase, label)
