@@ -54,6 +54,7 @@ from flows.common import each_node
 from kafka_upgrade.batches import Batch, plan_batches
 from kafka_upgrade.errors import StepFailed
 from kafka_upgrade.health import lag_report
+from kafka_upgrade.kafka_admin import LagReading
 from kafka_upgrade.order import NodeRef, roll_order
 from kafka_upgrade.roll_plan import Action, Decision, NodeObservation, Want, decide
 from tasks.context import StepRecord, UpgradeContext, node_label
@@ -258,8 +259,7 @@ class _Roll:
         if ctx.node(node_id).is_broker and ctx.inventory.health.preferred_leaders:
             restore_leadership(ctx, node_id, label)
         lag_after = record_lag(ctx, label)
-        lag = lag_report(lag_before, lag_after, ctx.inventory.health.lag_growth_warn)
-        (self.logger.info if lag.ok else self.logger.warning)("%s: consumer lag %s", label, lag)
+        self._say_lag(label, lag_before, lag_after)
         record = ctx.record(
             StepRecord(
                 self.phase,
@@ -269,8 +269,8 @@ class _Roll:
                 started,
                 version_before=obs.binary,
                 version_after=self.binary,
-                lag_before=sum(lag_before.values()) if lag_before else None,
-                lag_after=sum(lag_after.values()) if lag_after else None,
+                lag_before=_total(lag_before),
+                lag_after=_total(lag_after),
                 label=label,
             )
         )
@@ -333,8 +333,7 @@ class _Roll:
                 if ctx.node(obs.node_id).is_broker:
                     restore_leadership(ctx, obs.node_id, obs.label)
         lag_after = record_lag(ctx, label)
-        lag = lag_report(lag_before, lag_after, ctx.inventory.health.lag_growth_warn)
-        (self.logger.info if lag.ok else self.logger.warning)("%s: consumer lag %s", label, lag)
+        self._say_lag(label, lag_before, lag_after)
         records = [
             ctx.record(
                 StepRecord(
@@ -345,8 +344,8 @@ class _Roll:
                     started,
                     version_before=obs.binary,
                     version_after=self.binary,
-                    lag_before=sum(lag_before.values()) if lag_before else None,
-                    lag_after=sum(lag_after.values()) if lag_after else None,
+                    lag_before=_total(lag_before),
+                    lag_after=_total(lag_after),
                     label=obs.label,
                 )
             )
@@ -405,6 +404,17 @@ class _Roll:
             f"this batch were not touched. Fix {fix}, then re-run: done nodes are skipped."
         )
 
+    def _say_lag(self, label: str, before: LagReading, after: LagReading) -> None:
+        """Consumer lag across the restart: informational, a warning when it grew a lot.
+        Groups either reading missed are said to be unread, not new or gone."""
+        lag = lag_report(
+            before.lags,
+            after.lags,
+            self.ctx.inventory.health.lag_growth_warn,
+            unread={*before.unread, *after.unread},
+        )
+        (self.logger.info if lag.ok else self.logger.warning)("%s: consumer lag %s", label, lag)
+
     def _failed_start(self, obs: NodeObservation, backup: str, detail: str) -> None:
         """The new start failed: say so with the node's own words, revert unless opted out."""
         ctx, node_id, label = self.ctx, obs.node_id, obs.label
@@ -439,6 +449,10 @@ class _Roll:
             f"were not touched. Fix {node.version_dir(self.binary)} on {node.host}, then re-run: "
             "done nodes are skipped."
         )
+
+
+def _total(reading: LagReading) -> int | None:
+    return sum(reading.lags.values()) if reading.lags else None
 
 
 def roll(

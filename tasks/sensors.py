@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from kafka_upgrade.errors import StepFailed, UnsafeNow
 from kafka_upgrade.health import ClusterSnapshot, QuorumStatus, Stability, Verdict, cluster_healthy
-from kafka_upgrade.kafka_admin import KafkaUnavailable
+from kafka_upgrade.kafka_admin import KafkaUnavailable, LagReading
 from kafka_upgrade.kafka_cli import quorum_from_replication
 from kafka_upgrade.node_commands import parse_probe, probe_command
 from kafka_upgrade.quorum_wire import QuorumWireError, describe_quorum
@@ -384,13 +384,14 @@ def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
 
 
 @task(task_run_name="consumer-lag-{label}", cache_policy=NO_CACHE)
-def record_lag(ctx: UpgradeContext, label: str) -> dict[str, int]:
-    """Total lag per consumer group right now (informational; never blocks the roll)."""
+def record_lag(ctx: UpgradeContext, label: str) -> LagReading:
+    """Total lag per consumer group right now, and the groups not read in time
+    (informational; never blocks the roll)."""
     try:
-        return ctx.reader.consumer_lag()
+        return ctx.reader.lag_reading()
     except KafkaUnavailable as exc:
         get_run_logger().warning("consumer lag not available (%s)", exc)
-        return {}
+        return LagReading({}, note=str(exc))
 
 
 def read_quorum(ctx: UpgradeContext) -> QuorumStatus:
