@@ -49,16 +49,18 @@ class Sample:
         return node_id in self.registered and node_id not in self.out_of_isr
 
 
-def shutdown_times(server_log: Path, since: float) -> list[float]:
-    """Wall times at which the broker began a controlled shutdown, after ``since``."""
+def shutdown_times(log_dir: Path, since: float) -> list[float]:
+    """Wall times at which the broker began a controlled shutdown, after ``since``, from
+    server.log and the files Kafka rolled it into (hourly: server.log.2026-11-25-22)."""
     times = []
-    for line in server_log.read_text(errors="replace").splitlines():
-        m = _SHUTDOWN.match(line)
-        if m:
-            at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            if at >= since:
-                times.append(at)
-    return times
+    for log in log_dir.glob("server.log*"):
+        for line in log.read_text(errors="replace").splitlines():
+            m = _SHUTDOWN.match(line)
+            if m:
+                at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                if at >= since:
+                    times.append(at)
+    return sorted(times)
 
 
 def inherent_seconds(node_id: int, stopped_at: float, samples: Sequence[Sample]) -> float | None:
@@ -138,8 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inherent_total = 0.0
         for row in rows:
             node = inventory.node(row["node_id"])
-            log = Path(node.log_dir) / "server.log"
-            stops = shutdown_times(log, began)
+            stops = shutdown_times(Path(node.log_dir), began)
             inherent = inherent_seconds(node.id, stops[0], watcher.samples) if stops else None
             if inherent is None:
                 print(f"{row['label']}: the poller never saw it stop and come back")
