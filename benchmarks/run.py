@@ -44,7 +44,7 @@ SCRIPTS: tuple[Script, ...] = (
     Script("poll", "one health poll (observe + verdict), old path and new, 12-1,000 brokers", True),
     Script("plan", "roll order + phase plan, 12-1,000 brokers", True),
     Script("overhead", "roll phase time against inherent restart times, real KRaft sandbox"),
-    Script("batch", "phase 1 on a 3+6 node KRaft sandbox: max_parallel 2 against 1 (~12 min)"),
+    Script("batch", "phase 1 on a 3+6 node KRaft sandbox: max_parallel 2 against 1 (15-35 min)"),
 )
 
 HEADLINES: tuple[str, ...] = (
