@@ -85,6 +85,7 @@ from tasks.sensors import (
 
 WantedConfig = Callable[[Mapping[str, str]], Mapping[str, str | None]]
 _MAX_DECISIONS = 4  # per node: e.g. recovering -> needs restart -> done
+_LAG_REUSE_S = 30.0  # a lag reading this fresh also serves as the next node's "before"
 
 
 def active_controller(ctx: UpgradeContext) -> int | None:
@@ -135,6 +136,7 @@ class _Roll:
         self.wanted_config = wanted_config
         self.revert_failed_start = revert_failed_start
         self.logger = get_run_logger()
+        self._last_lag: tuple[float, LagReading] | None = None  # (time.monotonic(), reading)
 
     def observe(self, node_id: int) -> tuple[NodeObservation, Want, Decision]:
         props = read_config(self.ctx, node_id)
@@ -243,7 +245,7 @@ class _Roll:
             # Checked before the stop, so a missing install never leaves a node down.
             check_staged(ctx, node_id, label, self.binary)
         wait_safe_to_restart(ctx, node_id, label)
-        lag_before = record_lag(ctx, label)
+        lag_before = self._lag_before(label)
         backup = backup_config(ctx, node_id, label, self.phase, self.binary)
         changes = dict(want.config)  # None: the key is removed
         if changes:
@@ -258,7 +260,7 @@ class _Roll:
         wait_recovered(ctx, node_id, label, self.binary)
         if ctx.node(node_id).is_broker and ctx.inventory.health.preferred_leaders:
             restore_leadership(ctx, node_id, label)
-        lag_after = record_lag(ctx, label)
+        lag_after = self._lag_after(label)
         self._say_lag(label, lag_before, lag_after)
         record = ctx.record(
             StepRecord(
@@ -306,7 +308,7 @@ class _Roll:
             if obs.link != self.binary:
                 check_staged(ctx, obs.node_id, obs.label, self.binary)
         wait_safe_to_restart_batch(ctx, [obs.node_id for obs in members], label)
-        lag_before = record_lag(ctx, label)
+        lag_before = self._lag_before(label)
         backups = {}
         for obs, want, _ in restarts:
             backups[obs.node_id] = backup_config(
@@ -332,7 +334,7 @@ class _Roll:
             for obs in members:
                 if ctx.node(obs.node_id).is_broker:
                     restore_leadership(ctx, obs.node_id, obs.label)
-        lag_after = record_lag(ctx, label)
+        lag_after = self._lag_after(label)
         self._say_lag(label, lag_before, lag_after)
         records = [
             ctx.record(
@@ -403,6 +405,18 @@ class _Roll:
             + " with its previous server.properties, and the cluster is healthy. Nodes after "
             f"this batch were not touched. Fix {fix}, then re-run: done nodes are skipped."
         )
+
+    def _lag_before(self, label: str) -> LagReading:
+        """The lag before a restart: the reading taken right after the previous one, when it
+        is this fresh (one read fewer per node), else a new one."""
+        if self._last_lag is not None and time.monotonic() - self._last_lag[0] < _LAG_REUSE_S:
+            return self._last_lag[1]
+        return record_lag(self.ctx, label)
+
+    def _lag_after(self, label: str) -> LagReading:
+        reading = record_lag(self.ctx, label)
+        self._last_lag = (time.monotonic(), reading)
+        return reading
 
     def _say_lag(self, label: str, before: LagReading, after: LagReading) -> None:
         """Consumer lag across the restart: informational, a warning when it grew a lot.

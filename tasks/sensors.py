@@ -309,6 +309,7 @@ def watch_start(ctx: UpgradeContext, node_id: int, label: str) -> StartOutcome:
 
 
 _START_POLL_S = 0.25
+_LAG_DEADLINE_S = 3.0
 
 
 def _look_at_start(ctx: UpgradeContext, node_id: int, label: str, elapsed: float) -> StartLook:
@@ -388,7 +389,10 @@ def record_lag(ctx: UpgradeContext, label: str) -> LagReading:
     """Total lag per consumer group right now, and the groups not read in time
     (informational; never blocks the roll)."""
     try:
-        return ctx.reader.lag_reading()
+        # Bounded tighter than a standalone read: right after a restart a group's
+        # coordinator may be moving, and the roll should not wait on a number that is
+        # only informational; groups not read in time are named as unread.
+        return ctx.reader.lag_reading(deadline_s=_LAG_DEADLINE_S)
     except KafkaUnavailable as exc:
         get_run_logger().warning("consumer lag not available (%s)", exc)
         return LagReading({}, note=str(exc))
