@@ -77,18 +77,26 @@ def sandbox_dir(name: str) -> Path:
     return sandboxes_root() / name
 
 
-def _check_ports_free(spec: SandboxSpec) -> None:
+def _check_ports_free(spec: SandboxSpec, grace: float = 15.0) -> None:
+    """Every address:port the sandbox listens on is free; a port a process just killed
+    (an abandoned sandbox taken down a moment ago) gets ``grace`` seconds to be released."""
+    deadline = time.monotonic() + grace
     for host, port in spec.listening_ports():
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host, port))
-            except OSError as exc:
-                raise SandboxError(
-                    f"{host}:{port} is already in use ({exc.strerror}); is sandbox "
-                    f"{spec.name!r} (or another one) still up? Try `kafka-upgrade sandbox down "
-                    f"--name {spec.name}`"
-                ) from None
+        while True:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((host, port))
+                    break
+                except OSError as exc:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.2)
+                        continue
+                    raise SandboxError(
+                        f"{host}:{port} is already in use ({exc.strerror}); is sandbox "
+                        f"{spec.name!r} (or another one) still up? Try `kafka-upgrade sandbox "
+                        f"down --name {spec.name}`"
+                    ) from None
 
 
 def _node_entry(spec: SandboxSpec, n: NodeSpec) -> dict[str, Any]:
