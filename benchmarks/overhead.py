@@ -12,7 +12,7 @@
    The flow's time for the node is its report row. The headline is the roll
    phase's wall time over the sum of the inherent times (goal: <= 1.3).
 
-    python -m benchmarks.overhead
+    python -m benchmarks.overhead [--stable-s SECONDS]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.measure import figure
+from kafka_upgrade.inventory import Inventory, load_inventory
 from kafka_upgrade.versions import pair_for
 
 NAME = "bench-ovh"
@@ -110,10 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kafka_upgrade.sandbox import cluster
     from kafka_upgrade.traffic import ContinuousTraffic
 
+    args = list(argv or [])
+    stable_s = float(args[args.index("--stable-s") + 1]) if "--stable-s" in args else None
     pair = pair_for("kraft")
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     inventory = cluster.up(NAME, "kraft", version=pair.old, log=say)
     try:
+        if stable_s is not None:  # e.g. the window of an earlier default, side by side
+            inventory = _with_stable_s(cluster.sandbox_dir(NAME) / "inventory.yaml", stable_s)
         traffic = ContinuousTraffic(inventory.bootstrap_servers, partitions=12)
         traffic.start()
         watcher = Watcher(inventory.bootstrap_servers)
@@ -151,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{row['seconds'] / inherent:>6.2f}"
             )
         wall = outcome.phase_seconds[ROLL_PHASE]
+        window = inventory.health
+        print(f"stability window: {window.stable_checks} polls over {window.stable_s:g} s")
         ratio = wall / inherent_total
         print(
             f"{ROLL_PHASE}: wall {wall:.1f} s, sum of inherent {inherent_total:.1f} s, "
@@ -163,6 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if report.lost == 0 else 1
     finally:
         cluster.down(NAME, log=say)
+
+
+def _with_stable_s(path: Path, seconds: float) -> Inventory:
+    inventory = load_inventory(path)
+    health = inventory.health.model_copy(update={"stable_s": seconds})
+    inventory = inventory.model_copy(update={"health": health})
+    path.write_text(inventory.to_yaml())
+    return inventory
 
 
 if __name__ == "__main__":

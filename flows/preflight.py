@@ -34,7 +34,6 @@ from kafka_upgrade.errors import BadInput, StepFailed
 from kafka_upgrade.health import cluster_healthy
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.kafka_cli import parse_features_describe
-from kafka_upgrade.node_commands import staged_command
 from kafka_upgrade.plan import pin_conflicts
 from kafka_upgrade.preflight_checks import (
     DEPRECATED_METRIC_SINCE,
@@ -59,7 +58,7 @@ from kafka_upgrade.upgrade_path import check_upgrade_path, parse_version
 from tasks.context import UpgradeContext, node_label
 from tasks.facts import cluster_snapshot, deprecated_requests, java_version
 from tasks.kafka_tools import run_tool
-from tasks.node import observe_node, read_config
+from tasks.node import observe_node
 from tasks.sensors import wait_cluster_healthy
 
 _LOG = logging.getLogger("kafka_upgrade.preflight")
@@ -142,8 +141,8 @@ def inspect_cluster(
     for node in inv.nodes:
         label = node_label(node)
         subject = node_subject(node)
-        staged = ctx.remote.run(node, staged_command(node, target), timeout=30)
-        if staged.stdout.strip() != "staged":
+        obs = _call(in_flow, observe_node, ctx, node.id, label, target)  # one SSH round trip
+        if not obs.staged:
             findings.append(
                 blocking(
                     "not-staged",
@@ -152,14 +151,13 @@ def inspect_cluster(
                     "first",
                 )
             )
-        props = _call(in_flow, read_config, ctx, node.id)
+        props = dict(obs.config)
         findings += reason_findings(
             pin_conflicts(node.id, inv.current_version, target, props).reasons,
             subject,
             Severity.BLOCKING,
         )
         findings += removed_config_findings(subject, props, inv.current_version, target)
-        obs = _call(in_flow, observe_node, ctx, node.id, label, [], target)
         state, reason = node_state(obs, Want(target))
         if state in (NodeState.STOPPED, NodeState.UNKNOWN):
             findings.append(blocking(reason.rule, subject, reason.message))

@@ -8,7 +8,7 @@
 2. Then, one node at a time in the order ``kafka_upgrade.order.roll_order``
    decides (ZooKeeper: brokers by id, the active controller last; KRaft:
    controllers first with the quorum leader last, then brokers), observe it
-   again and act on the decision:
+   (one SSH look: ``observe-<node>``) and act on the decision:
 
    - done: skip (so a re-run resumes where a stopped run left off);
    - recovering: wait until it is back, then decide again;
@@ -20,9 +20,12 @@
      does not register fails the step at once, quoting the node's logs, and the
      node is reverted (previous config and binary, started, waited healthy)
      unless the request opted out; then wait until it runs the binary, is back
-     in every ISR and the cluster is healthy, ``stable_checks`` polls in a row;
-     then (brokers, on by default) elect it leader of its preferred partitions
-     and wait until it leads them, so the cluster ends balanced.
+     in every ISR and the cluster is healthy. Then, side by side, nothing of
+     which touches a process: watch that this holds (``stable_checks`` polls
+     over ``stable_s``); (brokers, on by default) elect it leader of its
+     preferred partitions and wait until it leads them, so the cluster ends
+     balanced; read the consumer lag; look at the next node. The next node's
+     gate comes after all of them.
 
 3. With ``max_parallel`` N > 1 (inventory or run request), the order is cut
    into batches (``kafka_upgrade.batches.plan_batches``: up to N brokers that
@@ -49,6 +52,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from prefect import get_run_logger
+from prefect.futures import PrefectFuture
 
 from flows.common import each_node
 from kafka_upgrade.batches import Batch, plan_batches
@@ -60,11 +64,10 @@ from kafka_upgrade.roll_plan import Action, Decision, NodeObservation, Want, dec
 from tasks.context import StepRecord, UpgradeContext, node_label
 from tasks.node import (
     backup_config,
-    check_staged,
     node_logs,
     observe_node,
-    probe_node,
     read_config,
+    require_staged,
     restore_config,
     set_config,
     start_node,
@@ -73,6 +76,7 @@ from tasks.node import (
 )
 from tasks.progress import Progress
 from tasks.sensors import (
+    hold_stable,
     read_quorum,
     record_lag,
     restore_leadership,
@@ -137,12 +141,22 @@ class _Roll:
         self.revert_failed_start = revert_failed_start
         self.logger = get_run_logger()
         self._last_lag: tuple[float, LagReading] | None = None  # (time.monotonic(), reading)
+        # Looks at the next node taken while the previous one's stability was watched.
+        self._ahead: dict[int, PrefectFuture[NodeObservation]] = {}
 
     def observe(self, node_id: int) -> tuple[NodeObservation, Want, Decision]:
-        props = read_config(self.ctx, node_id)
-        want = Want(self.binary, self.wanted_config(props))
+        """Look at the node (one SSH round trip) and decide. A look taken ahead, while the
+        previous node's stability was watched, serves the first decision; any later one
+        (after a wait or a start) looks again."""
         label = node_label(self.ctx.node(node_id))
-        obs = observe_node(self.ctx, node_id, label, sorted(want.config), self.binary, props)
+        ahead = self._ahead.pop(node_id, None)
+        if ahead is not None:
+            ahead.wait()
+        if ahead is not None and ahead.state.is_completed():
+            obs = ahead.result()
+        else:  # none taken, or it failed: look now (a failure here is the step's)
+            obs = observe_node(self.ctx, node_id, label, self.binary)
+        want = Want(self.binary, self.wanted_config(obs.config))
         decision = decide(obs, want)
         self.logger.info("%s: %s", self.phase, decision)
         return obs, want, decision
@@ -152,17 +166,23 @@ class _Roll:
     def bring_back_stopped(self) -> list[StepRecord]:
         """Start first what an earlier run left stopped; refuse a stop nothing explains.
 
-        Every node's process is probed at once; only a node without one (or one that
-        cannot be probed) is observed in full and decided here. A running node is
-        decided when its turn comes.
+        Every node is looked at at once (one SSH round trip each); a node without a
+        process is decided here. A running node is decided when its turn comes (its look
+        is kept for that, see ``keep_look_at``).
         """
         nodes = self.ctx.inventory.nodes
-        probes = [probe_node.submit(self.ctx, node.id) for node in nodes]
+        looks = {
+            node.id: observe_node.submit(self.ctx, node.id, node_label(node), self.binary)
+            for node in nodes
+        }
         records = []
-        for node, probe in zip(nodes, probes, strict=True):
-            probe.wait()
-            if probe.state.is_completed() and probe.result().running:
+        for node in nodes:
+            look = looks[node.id]
+            look.wait()
+            if look.state.is_completed() and look.result().running:
+                self._ahead[node.id] = look
                 continue
+            # Not running, or the look failed: decide on a fresh look (a failure is final).
             obs, _, decision = self.observe(node.id)
             if decision.action is Action.STOP_RUN:
                 raise StepFailed(
@@ -171,6 +191,11 @@ class _Roll:
             if decision.action is Action.START:
                 records.append(self._resume(obs))
         return records
+
+    def keep_look_at(self, node_id: int | None) -> None:
+        """Keep the look taken at the start only for the node restarted first: any other
+        is looked at again when its turn comes (by then this one is old)."""
+        self._ahead = {n: f for n, f in self._ahead.items() if n == node_id}
 
     def _resume(self, obs: NodeObservation) -> StepRecord:
         ctx, label = self.ctx, obs.label
@@ -205,9 +230,10 @@ class _Roll:
 
     # -- step 2: the roll ----------------------------------------------------------
 
-    def node(self, node_id: int) -> StepRecord:
+    def node(self, node_id: int, upcoming: int | None = None) -> StepRecord:
+        """Settle and (if needed) restart one node; ``upcoming`` is looked at meanwhile."""
         settled = self._settle(node_id)
-        return settled if isinstance(settled, StepRecord) else self._restart(*settled)
+        return settled if isinstance(settled, StepRecord) else self._restart(*settled, upcoming)
 
     def _settle(self, node_id: int) -> StepRecord | tuple[NodeObservation, Want, Decision]:
         """Observe and act until the node is done (its record) or needs a restart."""
@@ -238,18 +264,21 @@ class _Roll:
             return obs, want, decision
         raise StepFailed(f"{node_label(self.ctx.node(node_id))}: no decision settled; see the log")
 
-    def _restart(self, obs: NodeObservation, want: Want, decision: Decision) -> StepRecord:
+    def _restart(
+        self, obs: NodeObservation, want: Want, decision: Decision, upcoming: int | None = None
+    ) -> StepRecord:
         ctx, node_id, label = self.ctx, obs.node_id, obs.label
         started = time.time()
         if obs.link != self.binary:
             # Checked before the stop, so a missing install never leaves a node down.
-            check_staged(ctx, node_id, label, self.binary)
+            require_staged(ctx.node(node_id), label, self.binary, bool(obs.staged))
+        lag_before = self._lag_before(label)  # read beside the gate, in its own child
         wait_safe_to_restart(ctx, node_id, label)
-        lag_before = self._lag_before(label)
         backup = backup_config(ctx, node_id, label, self.phase, self.binary)
         changes = dict(want.config)  # None: the key is removed
         if changes:
             set_config(ctx, node_id, label, changes)
+        before = lag_before()
         stop_node(ctx, node_id, label)
         if obs.link != self.binary:
             switch_binary(ctx, node_id, label, self.binary)
@@ -257,11 +286,9 @@ class _Roll:
         outcome = watch_start(ctx, node_id, label)
         if not outcome.ok:
             self._failed_start(obs, backup, outcome.detail)
-        wait_recovered(ctx, node_id, label, self.binary)
-        if ctx.node(node_id).is_broker and ctx.inventory.health.preferred_leaders:
-            restore_leadership(ctx, node_id, label)
-        lag_after = self._lag_after(label)
-        self._say_lag(label, lag_before, lag_after)
+        wait_recovered(ctx, node_id, label, self.binary, stable=False)  # back in every ISR
+        lag_after = self._after_recovery({node_id: self.binary}, label, upcoming)
+        self._say_lag(label, before, lag_after)
         record = ctx.record(
             StepRecord(
                 self.phase,
@@ -271,7 +298,7 @@ class _Roll:
                 started,
                 version_before=obs.binary,
                 version_after=self.binary,
-                lag_before=_total(lag_before),
+                lag_before=_total(before),
                 lag_after=_total(lag_after),
                 label=label,
             )
@@ -281,7 +308,7 @@ class _Roll:
 
     # -- step 3: a batch of brokers -----------------------------------------------
 
-    def batch(self, members: tuple[int, ...]) -> list[StepRecord]:
+    def batch(self, members: tuple[int, ...], upcoming: int | None = None) -> list[StepRecord]:
         records: list[StepRecord] = []
         restarts: list[tuple[NodeObservation, Want, Decision]] = []
         for node_id in members:
@@ -291,13 +318,13 @@ class _Roll:
             else:
                 restarts.append(settled)
         if len(restarts) == 1:
-            records.append(self._restart(*restarts[0]))
+            records.append(self._restart(*restarts[0], upcoming))
         elif restarts:
-            records.extend(self._restart_together(restarts))
+            records.extend(self._restart_together(restarts, upcoming))
         return records
 
     def _restart_together(
-        self, restarts: list[tuple[NodeObservation, Want, Decision]]
+        self, restarts: list[tuple[NodeObservation, Want, Decision]], upcoming: int | None = None
     ) -> list[StepRecord]:
         ctx = self.ctx
         members = [obs for obs, _, _ in restarts]
@@ -306,9 +333,9 @@ class _Roll:
         started = time.time()
         for obs in members:  # before any stop, so a missing install never leaves a node down
             if obs.link != self.binary:
-                check_staged(ctx, obs.node_id, obs.label, self.binary)
-        wait_safe_to_restart_batch(ctx, [obs.node_id for obs in members], label)
+                require_staged(ctx.node(obs.node_id), obs.label, self.binary, bool(obs.staged))
         lag_before = self._lag_before(label)
+        wait_safe_to_restart_batch(ctx, [obs.node_id for obs in members], label)
         backups = {}
         for obs, want, _ in restarts:
             backups[obs.node_id] = backup_config(
@@ -317,6 +344,7 @@ class _Roll:
             changes = dict(want.config)  # None: the key is removed
             if changes:
                 set_config(ctx, obs.node_id, obs.label, changes)
+        before = lag_before()
         self.logger.info("%s: restarting %s together", self.phase, label)
         each_node(True, stop_node, ctx, pairs)
         for obs in members:
@@ -329,13 +357,10 @@ class _Roll:
         }
         if failed:
             self._failed_batch_start(members, backups, failed)
-        wait_batch_recovered(ctx, {obs.node_id: self.binary for obs in members}, label)
-        if ctx.inventory.health.preferred_leaders:
-            for obs in members:
-                if ctx.node(obs.node_id).is_broker:
-                    restore_leadership(ctx, obs.node_id, obs.label)
-        lag_after = self._lag_after(label)
-        self._say_lag(label, lag_before, lag_after)
+        versions = {obs.node_id: self.binary for obs in members}
+        wait_batch_recovered(ctx, versions, label, stable=False)  # back in every ISR
+        lag_after = self._after_recovery(versions, label, upcoming)
+        self._say_lag(label, before, lag_after)
         records = [
             ctx.record(
                 StepRecord(
@@ -346,7 +371,7 @@ class _Roll:
                     started,
                     version_before=obs.binary,
                     version_after=self.binary,
-                    lag_before=_total(lag_before),
+                    lag_before=_total(before),
                     lag_after=_total(lag_after),
                     label=obs.label,
                 )
@@ -406,15 +431,40 @@ class _Roll:
             f"this batch were not touched. Fix {fix}, then re-run: done nodes are skipped."
         )
 
-    def _lag_before(self, label: str) -> LagReading:
-        """The lag before a restart: the reading taken right after the previous one, when it
-        is this fresh (one read fewer per node), else a new one."""
-        if self._last_lag is not None and time.monotonic() - self._last_lag[0] < _LAG_REUSE_S:
-            return self._last_lag[1]
-        return record_lag(self.ctx, label)
+    def _lag_before(self, label: str) -> Callable[[], LagReading]:
+        """The lag before a restart, to be taken (``()``) before the stop: the reading taken
+        right after the previous node, when it is this fresh (one read fewer per node), else
+        a new one, read beside the restart gate."""
+        last = self._last_lag
+        if last is not None and time.monotonic() - last[0] < _LAG_REUSE_S:
+            return lambda: last[1]
+        return record_lag.submit(self.ctx, label).result
 
-    def _lag_after(self, label: str) -> LagReading:
-        reading = record_lag(self.ctx, label)
+    def _after_recovery(
+        self, versions: dict[int, str], label: str, upcoming: int | None
+    ) -> LagReading:
+        """Once the restarted node(s) are back in every ISR: watch the cluster stay stably
+        healthy (``hold_stable``) and, at the same time, do what touches no process: elect
+        the preferred leaders back, read the lag, look at the next node. The next node's
+        gate comes only after all of it; returns the lag reading."""
+        ctx = self.ctx
+        hold = hold_stable.submit(ctx, versions, label, back_at=time.monotonic())
+        leads = []
+        if ctx.inventory.health.preferred_leaders:
+            leads = [
+                restore_leadership.submit(ctx, n, node_label(ctx.node(n)))
+                for n in versions
+                if ctx.node(n).is_broker
+            ]
+        # After the elections: they move group coordinators, which the lag read trips on.
+        lag = record_lag.submit(ctx, label, wait_for=leads)
+        if upcoming is not None:
+            up = node_label(ctx.node(upcoming))
+            self._ahead[upcoming] = observe_node.submit(ctx, upcoming, up, self.binary)
+        hold.result()  # not stable in time: the run stops here
+        for lead in leads:
+            lead.result()
+        reading = lag.result()
         self._last_lag = (time.monotonic(), reading)
         return reading
 
@@ -483,6 +533,7 @@ def roll(
     run = _Roll(ctx, phase, binary, wanted_config, revert_failed_start)
     records = run.bring_back_stopped()
     batches = plan_roll(ctx)
+    run.keep_look_at(batches[0].members[0] if batches else None)
     name = _namer(ctx)
     logger.info(
         "%s: roll order %s (%s)",
@@ -501,15 +552,16 @@ def roll(
             len(batches),
             sum(len(b.members) for b in batches),
         )
-    for batch in batches:
+    for i, batch in enumerate(batches):
         label = batch.label(name)
+        upcoming = batches[i + 1].members[0] if i + 1 < len(batches) else None
         if progress is not None:
             progress.at(f"{phase}: {label}")
         try:
             if len(batch.members) == 1:
-                done = [run.node(batch.members[0])]
+                done = [run.node(batch.members[0], upcoming)]
             else:
-                done = run.batch(batch.members)
+                done = run.batch(batch.members, upcoming)
             records.extend(done)
             if progress is not None:
                 for record in done:

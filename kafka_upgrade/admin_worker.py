@@ -40,6 +40,7 @@ import gc
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -197,6 +198,22 @@ def lag_from_wire(data: dict[str, Any]) -> LagReading:
 # --------------------------------------------------------------------------
 
 
+def describe_exit(returncode: int) -> str:
+    """Human words for a child's exit status (negative: killed by that signal)."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        why = " (a librdkafka abort)" if -returncode == signal.SIGABRT else ""
+        return f"was killed by {name}{why}"
+    return f"exited with status {returncode} without answering"
+
+
+class AdminChildDied(KafkaUnavailable):
+    """The child died mid-request (a crash in librdkafka is contained to it)."""
+
+
 class AdminWorker:
     """Parent side: ``snapshot()``, ``lag_reading()`` and ``elect_preferred()`` answered
     by the child. ``command`` runs another child that speaks the same protocol (the
@@ -218,6 +235,11 @@ class AdminWorker:
     def pid(self) -> int | None:
         """The child's process id while one runs."""
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def warm(self) -> None:
+        """Start the child now (it imports and connects while the caller does other things)."""
+        with self._lock:
+            self._child()
 
     def _child(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
@@ -248,10 +270,21 @@ class AdminWorker:
                 ) from None
             ready, _, _ = select.select([proc.stdout], [], [], self._timeout)
             line = proc.stdout.readline() if ready else ""
-            if not line:
+            if not ready:
                 self._kill()
-                why = "did not answer in time" if not ready else "ended unexpectedly"
-                raise KafkaUnavailable(f"the admin client process {why}; starting a new one")
+                raise KafkaUnavailable(
+                    "the admin client process did not answer in time; starting a new one"
+                )
+            if not line:  # it died: librdkafka can crash, e.g. on a moving group coordinator
+                try:
+                    status = describe_exit(proc.wait(timeout=1.0))
+                except subprocess.TimeoutExpired:
+                    status = "closed its output"
+                self._kill()
+                raise AdminChildDied(
+                    f"the admin client process ended unexpectedly (it {status}); "
+                    "the next call starts a new one"
+                )
         with paused_gc():
             reply = json.loads(line)
         if not reply["ok"]:

@@ -883,6 +883,40 @@ class Stability:
         return text
 
 
+@dataclass(frozen=True)
+class SeenStable:
+    """When (``time.monotonic()``) a sensor last saw the cluster stably healthy, and after
+    what ("after broker-3's recovery")."""
+
+    at: float
+    after: str
+
+
+def carried_stability(
+    seen: SeenStable | None, unhealthy_at: float | None, now: float, reuse_s: float
+) -> str | None:
+    """Why the next restart gate may take one healthy poll instead of a stability watch
+    (the words the log gives), or None: nothing was seen stable, it is older than
+    ``reuse_s``, or anything was seen unhealthy since."""
+    if seen is None:
+        return None
+    if unhealthy_at is not None and unhealthy_at >= seen.at:
+        return None
+    age = now - seen.at
+    if age > reuse_s:
+        return None
+    return (
+        f"the cluster was seen stably healthy {age:.1f} s ago ({seen.after}), "
+        "nothing unhealthy since"
+    )
+
+
+def window_clean(since: float, unhealthy_at: float | None) -> bool:
+    """A stability watch that began at ``since`` counts only if no sensor running beside it
+    saw anything unhealthy from then on."""
+    return unhealthy_at is None or unhealthy_at < since
+
+
 def stable(history: Sequence[Verdict], required: int) -> bool:
     """True when the last ``required`` verdicts of ``history`` are all ok."""
     state = Stability(required)

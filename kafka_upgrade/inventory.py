@@ -256,7 +256,7 @@ class HealthThresholds(_Strict):
     )
     stable_checks: int = Field(3, ge=1, description="Consecutive healthy polls required.")
     stable_s: float = Field(
-        2.0,
+        1.0,
         ge=0,
         description="...and for at least this many seconds, from the first of them to the last.",
     )

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka_upgrade.admin_worker import snapshot_from_json, snapshot_to_json
+from kafka_upgrade.admin_worker import describe_exit, snapshot_from_json, snapshot_to_json
 from kafka_upgrade.health import ClusterSnapshot
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 
@@ -45,18 +45,6 @@ STARTUP_GRACE_S = 30.0
 
 class AdminProcessDied(KafkaUnavailable):
     """The child process running an admin call crashed, was killed or did not answer."""
-
-
-def describe_exit(returncode: int) -> str:
-    """Human words for a child's exit status (negative: killed by that signal)."""
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        why = " (a librdkafka abort)" if -returncode == signal.SIGABRT else ""
-        return f"was killed by {name}{why}"
-    return f"exited with status {returncode} without answering"
 
 
 def _last_words(stderr: str) -> str:

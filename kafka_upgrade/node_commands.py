@@ -138,6 +138,58 @@ def backup_exists_command(node: Node, binary: str) -> str:
     return f'for f in {shlex.quote(pattern)}*.bak; do test -e "$f" && echo yes && break; done; true'
 
 
+_CONFIG_BEGIN = "#kafka-upgrade:config-begin"
+_CONFIG_END = "#kafka-upgrade:config-end"
+
+
+@dataclass(frozen=True)
+class NodeLook:
+    """One look at a node over one SSH round trip: its process and link, its
+    server.properties (None: unreadable), whether this upgrade's backup exists, and whether
+    the target's version directory is staged."""
+
+    state: NodeState
+    props_text: str | None
+    backup_exists: bool
+    staged: bool
+
+
+def look_command(node: Node, binary: str) -> str:
+    """Everything the roll decides a node on, in one command: the probe, then
+    server.properties between markers, then ``backup=yes|no`` and ``staged=yes|no`` for
+    ``binary``."""
+    config = shlex.quote(str(node.config_path))
+    pattern = shlex.quote(f"{node.config_path}.kafka-upgrade-{binary}-")
+    version_dir = shlex.quote(str(node.version_dir(binary)))
+    return (
+        probe_command(node)
+        + f"; echo {shlex.quote(_CONFIG_BEGIN)}; cat {config} 2>/dev/null"
+        + f" && {{ echo; echo {shlex.quote(_CONFIG_END)}; }}"
+        + f'; b=no; for f in {pattern}*.bak; do test -e "$f" && b=yes && break; done'
+        + '; echo "backup=$b"'
+        + f"; if test -x {version_dir}/bin/kafka-server-start.sh; then echo staged=yes;"
+        + " else echo staged=no; fi"
+    )
+
+
+def parse_look(stdout: str) -> NodeLook:
+    """Read ``look_command``'s output. The config sits between markers, so a property line
+    can never be taken for a probe line (``link=...``) or the other way round."""
+    head, found, rest = stdout.partition(_CONFIG_BEGIN + "\n")
+    if not found:
+        raise ValueError("the node's answer has no server.properties section")
+    body, closed, tail = rest.partition("\n" + _CONFIG_END + "\n")
+    if not closed:  # cat failed: no end marker; the flags follow straight away
+        body, tail = None, rest
+    flags = dict(line.strip().split("=", 1) for line in tail.splitlines() if "=" in line.strip())
+    return NodeLook(
+        state=parse_probe(head),
+        props_text=body,
+        backup_exists=flags.get("backup") == "yes",
+        staged=flags.get("staged") == "yes",
+    )
+
+
 def restore_backup_command(node: Node, backup: str) -> str:
     """Put the backed-up server.properties back (atomically, keeping the backup)."""
     config = shlex.quote(str(node.config_path))

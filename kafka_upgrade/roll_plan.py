@@ -100,11 +100,12 @@ class NodeObservation:
     running: bool = False
     binary: str | None = None  # version of the jar the running process loaded
     link: str | None = None  # version the ``current`` link points to
-    config: Mapping[str, str] = field(default_factory=dict)  # the phase's keys as set now
+    config: Mapping[str, str] = field(default_factory=dict)  # server.properties as set now
     backup_exists: bool = False  # this upgrade's backup of server.properties
     registered: bool | None = None  # brokers: in the cluster's metadata
     in_every_isr: bool | None = None  # brokers: in the ISR of every partition it replicates
     started_by_roll: bool = False  # this roll just issued the start
+    staged: bool | None = None  # the phase's version directory is installed (None: not looked)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "roles", frozenset(self.roles))

@@ -11,6 +11,7 @@ from prefect.exceptions import UnfinishedRun
 from pydantic import SecretStr
 
 from kafka_upgrade.admin_worker import AdminWorker
+from kafka_upgrade.health import SeenStable
 from kafka_upgrade.inventory import Inventory, Node
 from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
 from kafka_upgrade.remote import FabricRemote, Remote, TransientRemoteError
@@ -43,19 +44,27 @@ class UpgradeContext:
     # When (time.monotonic()) a sensor last saw the cluster stably healthy, and after
     # what; cleared when anything is seen unhealthy or a node is about to restart.
     # The next restart gate then needs one healthy poll, not a second stability watch.
-    stable_seen: tuple[float, str] | None = None
+    stable_seen: SeenStable | None = None
+    unhealthy_seen: float | None = None  # time.monotonic() a sensor last saw anything unhealthy
+    # Consumer lag in a child of its own: a slow read never holds up a health poll.
+    lag_reader: AdminWorker | None = None
 
     @classmethod
     def open(cls, inventory: Inventory) -> UpgradeContext:
         inventory = with_block_secrets(inventory)
-        return cls(
-            inventory=inventory,
-            remote=FabricRemote(inventory),
-            reader=AdminWorker(client_config(inventory)),
-        )
+        reader = AdminWorker(client_config(inventory))
+        reader.warm()  # the child imports and connects while the flow does other things
+        return cls(inventory=inventory, remote=FabricRemote(inventory), reader=reader)
+
+    def lags(self) -> AdminWorker:
+        if self.lag_reader is None:
+            self.lag_reader = AdminWorker(client_config(self.inventory))
+        return self.lag_reader
 
     def close(self) -> None:
         self.reader.close()
+        if self.lag_reader is not None:
+            self.lag_reader.close()
         close = getattr(self.remote, "close", None)
         if close is not None:
             close()

@@ -16,12 +16,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from kafka_upgrade.errors import StepFailed
+from kafka_upgrade.inventory import Node
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.node_commands import (
     NodeState,
-    backup_exists_command,
     backup_path,
     log_tail_command,
+    look_command,
+    parse_look,
     parse_probe,
     pid_alive_command,
     probe_command,
@@ -71,21 +73,20 @@ def read_config(ctx: UpgradeContext, node_id: int) -> dict[str, str]:
 
 
 @task(task_run_name="observe-{label}", **RETRIES)
-def observe_node(
-    ctx: UpgradeContext,
-    node_id: int,
-    label: str,
-    keys: list[str],
-    binary: str,
-    props: dict[str, str] | None = None,
-) -> NodeObservation:
-    """Everything the roll plan needs to know about one node, seen now (``props``: its
-    server.properties if the caller has just read them)."""
+def observe_node(ctx: UpgradeContext, node_id: int, label: str, binary: str) -> NodeObservation:
+    """Everything the roll plan needs to know about one node, seen now, in one SSH round
+    trip (``node_commands.look_command``): process, link, server.properties, this
+    upgrade's backup, whether ``binary`` is staged; and a broker's registration."""
     node = ctx.node(node_id)
-    state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
-    if props is None:
-        props = read_config.fn(ctx, node_id)
-    backup = ctx.remote.run(node, backup_exists_command(node, binary), timeout=30)
+    result = ctx.remote.run(node, look_command(node, binary), timeout=30)
+    if not result.ok:
+        raise StepFailed(f"{label}: looking at the node failed: {result.describe()}")
+    look = parse_look(result.stdout)
+    if look.props_text is None:
+        raise StepFailed(
+            f"{label}: cannot read {node.config_path}; check config_path in the inventory"
+        )
+    state = look.state
     registered = in_isr = None
     if node.is_broker and state.running:
         try:
@@ -98,11 +99,22 @@ def observe_node(
         running=state.running,
         binary=state.process.version if state.process else None,
         link=state.link_version,
-        config={k: props[k] for k in keys if k in props},
-        backup_exists=backup.stdout.strip() == "yes",
+        config=read_properties(look.props_text),
+        backup_exists=look.backup_exists,
         registered=registered,
         in_every_isr=in_isr,
+        staged=look.staged,
     )
+
+
+def require_staged(node: Node, label: str, version: str, staged: bool) -> None:
+    """Refuse before any stop when the version directory is missing (``staged`` from a
+    look), so a missing install never leaves a node down."""
+    if not staged:
+        raise StepFailed(
+            f"{label}: {node.version_dir(version)} is not installed on {node.host}; "
+            f"stage Kafka {version} there (side by side) and re-run. The node was not touched."
+        )
 
 
 @task(task_run_name="backup-config-{label}", **RETRIES)
@@ -213,11 +225,7 @@ def stop_node(ctx: UpgradeContext, node_id: int, label: str) -> float:
 def check_staged(ctx: UpgradeContext, node_id: int, label: str, version: str) -> None:
     node = ctx.node(node_id)
     result = ctx.remote.run(node, staged_command(node, version), timeout=30)
-    if result.stdout.strip() != "staged":
-        raise StepFailed(
-            f"{label}: {node.version_dir(version)} is not installed on {node.host}; "
-            f"stage Kafka {version} there (side by side) and re-run. The node was not touched."
-        )
+    require_staged(node, label, version, result.stdout.strip() == "staged")
 
 
 @task(task_run_name="switch-binary-{label}", **RETRIES)

@@ -18,11 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from kafka_upgrade.admin_worker import AdminChildDied
 from kafka_upgrade.errors import StepFailed, UnsafeNow
-from kafka_upgrade.health import ClusterSnapshot, QuorumStatus, Stability, Verdict, cluster_healthy
+from kafka_upgrade.health import (
+    ClusterSnapshot,
+    QuorumStatus,
+    SeenStable,
+    Stability,
+    Verdict,
+    carried_stability,
+    cluster_healthy,
+    window_clean,
+)
 from kafka_upgrade.kafka_admin import KafkaUnavailable, LagReading
 from kafka_upgrade.kafka_cli import quorum_from_replication
-from kafka_upgrade.node_commands import parse_probe, probe_command
+from kafka_upgrade.node_commands import NodeState, parse_probe, probe_command
 from kafka_upgrade.quorum_wire import QuorumWireError, describe_quorum
 from kafka_upgrade.remote import TransientRemoteError
 from kafka_upgrade.roll_plan import (
@@ -45,10 +55,15 @@ def _watch(
     judge: Callable[[], Verdict],
     timeout: float,
     carried: str | None = None,
+    stable: bool = True,
+    healthy_at: float | None = None,
 ) -> int:
     """Poll ``judge`` until it is stably ok (``stable_checks`` polls in a row over at least
     ``stable_s``); returns the polls used. ``carried`` (why the cluster is already known to
-    be stably healthy) makes one healthy poll enough; a bad poll voids it.
+    be stably healthy) makes one healthy poll enough; a bad poll voids it. ``stable=False``
+    asks for one healthy poll (the caller watches stability next, see ``hold_stable``).
+    ``healthy_at``: the same judge already said ok at that moment (``time.monotonic()``);
+    the streak starts there.
 
     Polls come every ``poll_interval_s``, or as often as the last poll took, if longer.
     """
@@ -59,7 +74,9 @@ def _watch(
     def fresh() -> Stability:
         return Stability(health.stable_checks, health.stable_s)
 
-    stability = Stability(1) if carried else fresh()
+    stability = Stability(1) if carried or not stable else fresh()
+    if healthy_at is not None:
+        stability = stability.observe(Verdict.of(()), at=healthy_at)
     polls = 0
     last_said = ""
     verdict: Verdict | None = None
@@ -77,7 +94,7 @@ def _watch(
             said = (
                 f"{what}: the cluster does not answer (for {int(blind // 10) * 10} s so far): {exc}"
             )
-            stability, carried = fresh(), None  # an unseen poll is not a healthy one
+            stability, carried = (fresh() if stable else stability), None  # unseen: not healthy
         else:
             blind_since = None
             said = f"{what}: {verdict}"
@@ -100,19 +117,26 @@ def _watch(
         time.sleep(max(health.poll_interval_s, time.monotonic() - began))
 
 
-def _seen_stable(ctx: UpgradeContext, after: str) -> None:
-    ctx.stable_seen = (time.monotonic(), after)
+def _seen_stable(ctx: UpgradeContext, after: str, since: float | None = None) -> None:
+    """Remember that the cluster was just seen stably healthy; not when a sensor running at
+    the same time saw it unhealthy after ``since`` (when this watch's streak began)."""
+    if since is None or window_clean(since, ctx.unhealthy_seen):
+        ctx.stable_seen = SeenStable(time.monotonic(), after)
+
+
+def _saw_unhealthy(ctx: UpgradeContext) -> None:
+    """Anything seen unhealthy voids what was carried: the next gate watches for stability."""
+    ctx.unhealthy_seen = time.monotonic()
+    ctx.stable_seen = None
 
 
 def _carried(ctx: UpgradeContext) -> str | None:
-    """Why the next restart gate may take one healthy poll, or None."""
-    if ctx.stable_seen is None:
-        return None
-    at, after = ctx.stable_seen
-    age = time.monotonic() - at
-    if age > ctx.inventory.health.stable_reuse_s:
-        return None
-    return f"the cluster was seen stably healthy {age:.1f} s ago ({after}), nothing unhealthy since"
+    return carried_stability(
+        ctx.stable_seen,
+        ctx.unhealthy_seen,
+        time.monotonic(),
+        ctx.inventory.health.stable_reuse_s,
+    )
 
 
 def _snapshot(ctx: UpgradeContext) -> ClusterSnapshot:
@@ -198,31 +222,56 @@ def wait_safe_to_restart(ctx: UpgradeContext, node_id: int, label: str) -> int:
     )
 
 
-@task(task_run_name="wait-healthy-{label}", cache_policy=NO_CACHE)
-def wait_recovered(ctx: UpgradeContext, node_id: int, label: str, version: str) -> int:
-    """Block until the node runs ``version``, is back in every ISR, and the cluster is healthy."""
-    node = ctx.node(node_id)
+def _recovered_judge(ctx: UpgradeContext, versions: dict[int, str]) -> Callable[[], Verdict]:
+    """Every node (node id -> the version it must run) runs its version and is back in every
+    ISR, and the cluster is healthy: each node's ``recovered_gate`` on one snapshot per poll."""
     expected = ctx.expected_brokers()
 
+    def probe(node_id: int) -> NodeState:
+        node = ctx.node(node_id)
+        return parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+
     def judge() -> Verdict:
-        state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
-        return recovered_gate(
-            ctx.inventory.mode,
-            node.roles,
-            node_id,
-            state.process.version if state.process else None,
-            version,
-            _snapshot(ctx),
-            expected,
-            _quorum_if_needed(ctx, node.roles),
-            _limits(ctx),
-            unreachable_brokers(ctx),
+        # The SSH probes run while the snapshot is taken: a poll costs the slower of them.
+        with ThreadPoolExecutor(max_workers=min(8, len(versions))) as pool:
+            probes = pool.map(probe, versions)
+            snapshot, down = _snapshot(ctx), unreachable_brokers(ctx)
+            states = dict(zip(versions, probes, strict=True))
+        verdicts = []
+        for node_id, version in versions.items():
+            node, state = ctx.node(node_id), states[node_id]
+            verdicts.append(
+                recovered_gate(
+                    ctx.inventory.mode,
+                    node.roles,
+                    node_id,
+                    state.process.version if state.process else None,
+                    version,
+                    snapshot,
+                    expected,
+                    _quorum_if_needed(ctx, node.roles),
+                    _limits(ctx),
+                    down,
+                )
+            )
+        if len(verdicts) == 1:
+            return verdicts[0]
+        # Once per poll, not once per member ("broker 5 missing" is in every other's gate).
+        return Verdict.of(
+            dict.fromkeys(r for v in verdicts for r in v.reasons),
+            dict.fromkeys(n for v in verdicts for n in v.notes),
         )
 
-    timeout = ctx.inventory.timeouts.start_s + ctx.inventory.timeouts.recover_s
-    polls = _watch(ctx, f"after restarting {label}", judge, timeout)
-    _seen_stable(ctx, f"after {label}'s recovery")
-    return polls
+    return judge
+
+
+@task(task_run_name="wait-healthy-{label}", cache_policy=NO_CACHE)
+def wait_recovered(
+    ctx: UpgradeContext, node_id: int, label: str, version: str, stable: bool = True
+) -> int:
+    """Block until the node runs ``version``, is back in every ISR, and the cluster is healthy
+    (stably; ``stable=False``: one healthy poll, the roll then runs ``hold_stable``)."""
+    return wait_batch_recovered.fn(ctx, {node_id: version}, label, stable)
 
 
 @task(task_run_name="wait-safe-to-restart-{label}", cache_policy=NO_CACHE)
@@ -253,41 +302,35 @@ def wait_safe_to_restart_batch(ctx: UpgradeContext, node_ids: list[int], label: 
 
 
 @task(task_run_name="wait-healthy-{label}", cache_policy=NO_CACHE)
-def wait_batch_recovered(ctx: UpgradeContext, versions: dict[int, str], label: str) -> int:
+def wait_batch_recovered(
+    ctx: UpgradeContext, versions: dict[int, str], label: str, stable: bool = True
+) -> int:
     """Block until every member (node id -> the version it must run) runs its version and is
-    back in every ISR, and the cluster is healthy: each member's ``recovered_gate``, on one
-    snapshot per poll."""
-    expected = ctx.expected_brokers()
-
-    def judge() -> Verdict:
-        snapshot, down = _snapshot(ctx), unreachable_brokers(ctx)
-        verdicts = []
-        for node_id, version in versions.items():
-            node = ctx.node(node_id)
-            state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
-            verdicts.append(
-                recovered_gate(
-                    ctx.inventory.mode,
-                    node.roles,
-                    node_id,
-                    state.process.version if state.process else None,
-                    version,
-                    snapshot,
-                    expected,
-                    None,
-                    _limits(ctx),
-                    down,
-                )
-            )
-        # Once per poll, not once per member ("broker 5 missing" is in every other's gate).
-        return Verdict.of(
-            dict.fromkeys(r for v in verdicts for r in v.reasons),
-            dict.fromkeys(n for v in verdicts for n in v.notes),
-        )
-
+    back in every ISR, and the cluster is healthy (stably, unless ``stable=False``)."""
     timeout = ctx.inventory.timeouts.start_s + ctx.inventory.timeouts.recover_s
-    polls = _watch(ctx, f"after restarting {label}", judge, timeout)
-    _seen_stable(ctx, f"after {label}'s recovery")
+    polls = _watch(
+        ctx, f"after restarting {label}", _recovered_judge(ctx, versions), timeout, stable=stable
+    )
+    if stable:
+        _seen_stable(ctx, f"after {label}'s recovery")
+    return polls
+
+
+@task(task_run_name="stable-{label}", cache_policy=NO_CACHE)
+def hold_stable(ctx: UpgradeContext, versions: dict[int, str], label: str, back_at: float) -> int:
+    """Right after the restarted node(s) came back (``wait_recovered`` said ok at
+    ``back_at``, ``time.monotonic()``): watch that they stay back and the cluster healthy
+    for the stability window (``stable_checks`` polls over ``stable_s``, from that poll).
+    The roll runs this beside the work that touches no process (leadership, lag, the next
+    look); the next node is stopped only after it holds."""
+    polls = _watch(
+        ctx,
+        f"stability after restarting {label}",
+        _recovered_judge(ctx, versions),
+        ctx.inventory.timeouts.recover_s,
+        healthy_at=back_at,
+    )
+    _seen_stable(ctx, f"after {label}'s recovery", since=back_at)
     return polls
 
 
@@ -346,13 +389,13 @@ def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
     while time.monotonic() < deadline:
         down = unreachable_brokers(ctx)
         if down:  # say so now; the next node's gate holds the roll until it is back
-            ctx.stable_seen = None
+            _saw_unhealthy(ctx)
             logger.warning("%s", unreachable_verdict(down))
             return -1
         try:
             snapshot = _snapshot(ctx)
             if not cluster_healthy(snapshot, expected).ok:
-                ctx.stable_seen = None  # the next gate watches for stability again
+                _saw_unhealthy(ctx)  # the next gate watches for stability again
             waiting = snapshot.awaiting_preferred_leader(node_id)
             if not waiting:
                 logger.info("%s leads its preferred partitions again", label)
@@ -368,7 +411,7 @@ def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
                     )
                 asked_at = time.monotonic()
         except KafkaUnavailable as exc:
-            ctx.stable_seen = None
+            _saw_unhealthy(ctx)
             if str(exc) != said:
                 logger.info("%s: leadership not readable right now (%s)", label, exc)
                 said = str(exc)
@@ -392,7 +435,13 @@ def record_lag(ctx: UpgradeContext, label: str) -> LagReading:
         # Bounded tighter than a standalone read: right after a restart a group's
         # coordinator may be moving, and the roll should not wait on a number that is
         # only informational; groups not read in time are named as unread.
-        return ctx.reader.lag_reading(deadline_s=_LAG_DEADLINE_S)
+        try:
+            return ctx.lags().lag_reading(deadline_s=_LAG_DEADLINE_S)
+        except AdminChildDied as exc:
+            # librdkafka can crash on a coordinator that moved (its child contains it):
+            # one more read, from a new child.
+            get_run_logger().info("consumer lag: %s; reading again", exc)
+            return ctx.lags().lag_reading(deadline_s=_LAG_DEADLINE_S)
     except KafkaUnavailable as exc:
         get_run_logger().warning("consumer lag not available (%s)", exc)
         return LagReading({}, note=str(exc))

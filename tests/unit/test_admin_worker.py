@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -16,6 +17,7 @@ from confluent_kafka.admin import BrokerMetadata, ClusterMetadata, PartitionMeta
 from benchmarks.synthetic import CHILD_COMMAND as SYNTHETIC_CHILD
 from benchmarks.synthetic import ClusterSpec, spec_to_config
 from kafka_upgrade.admin_worker import (
+    AdminChildDied,
     AdminWorker,
     lag_from_wire,
     lag_to_wire,
@@ -68,6 +70,28 @@ def test_a_hung_child_is_killed_and_replaced() -> None:
         with pytest.raises(KafkaUnavailable, match="did not answer in time"):
             worker.snapshot()
         assert worker._proc is None  # the next call starts a fresh child
+    finally:
+        worker.close()
+
+
+def test_a_child_that_crashes_mid_request_is_named_with_its_signal_and_replaced() -> None:
+    # What librdkafka does on a group coordinator that moved (a SIGSEGV): the crash stays
+    # in the child, the caller gets an error value that says so, the next call a new child.
+    crashing = (
+        sys.executable,
+        "-c",
+        "import os, signal, sys; sys.stdin.readline(); sys.stdin.readline(); "
+        "os.kill(os.getpid(), signal.SIGSEGV)",
+    )
+    worker = AdminWorker({"bootstrap.servers": "127.0.0.1:1"}, timeout=10, command=crashing)
+    try:
+        with pytest.raises(
+            AdminChildDied, match=r"ended unexpectedly \(it was killed by SIGSEGV\)"
+        ):
+            worker.lag_reading()
+        assert worker._proc is None
+        with pytest.raises(AdminChildDied):  # a new child (which crashes again)
+            worker.lag_reading()
     finally:
         worker.close()
 

@@ -9,16 +9,19 @@ from kafka_upgrade.health import (
     PartitionState,
     QuorumStatus,
     Reason,
+    SeenStable,
     Stability,
     Verdict,
     VoterState,
     can_restart,
     can_restart_controller,
+    carried_stability,
     cluster_healthy,
     lag_by_group,
     lag_report,
     node_recovered,
     stable,
+    window_clean,
 )
 from tests.unit.snapshots import ImpossibleState, SnapshotBuilder, cluster
 
@@ -617,3 +620,42 @@ def test_lag_inputs() -> None:
         lag_by_group([LagSample("a", 1), LagSample("a", 2)])
     with pytest.raises(ValueError):
         lag_report({}, {}, -1)
+
+
+# Carried stability: one healthy poll instead of a second watch, and when not.
+
+SEEN = SeenStable(at=100.0, after="after broker-1's recovery")
+
+
+@pytest.mark.parametrize(
+    ("seen", "unhealthy_at", "now", "carried"),
+    [
+        (None, None, 101.0, False),  # nothing seen stable
+        (SEEN, None, 101.5, True),
+        (SEEN, 99.0, 101.5, True),  # unhealthy before it was seen stable: no matter
+        (SEEN, 100.0, 101.5, False),  # unhealthy at the same moment: voided
+        (SEEN, 100.7, 101.5, False),  # e.g. an election saw an offline partition
+        (SEEN, None, 115.0, True),  # exactly at the reuse limit
+        (SEEN, None, 115.1, False),  # too old
+    ],
+)
+def test_carried_stability(
+    seen: SeenStable | None, unhealthy_at: float | None, now: float, carried: bool
+) -> None:
+    said = carried_stability(seen, unhealthy_at, now, reuse_s=15.0)
+    assert (said is not None) is carried
+    if said is not None:
+        assert said == (
+            f"the cluster was seen stably healthy {now - 100.0:.1f} s ago "
+            "(after broker-1's recovery), nothing unhealthy since"
+        )
+
+
+@pytest.mark.parametrize(
+    ("since", "unhealthy_at", "clean"),
+    [(10.0, None, True), (10.0, 9.9, True), (10.0, 10.0, False), (10.0, 12.0, False)],
+)
+def test_a_stability_window_counts_only_if_nothing_beside_it_saw_trouble(
+    since: float, unhealthy_at: float | None, clean: bool
+) -> None:
+    assert window_clean(since, unhealthy_at) is clean

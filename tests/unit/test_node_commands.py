@@ -6,11 +6,15 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from kafka_upgrade.inventory import Node
 from kafka_upgrade.node_commands import (
     backup_exists_command,
     backup_path,
     log_tail_command,
+    look_command,
+    parse_look,
     parse_probe,
     restore_backup_command,
     start_command,
@@ -134,3 +138,48 @@ def test_log_tail_quotes_paths_and_labels_each_file(tmp_path: Path) -> None:
         "line 29",
         "Error: Could not find or load main class",
     ]
+
+
+def _look(n: Node, binary: str) -> str:
+    done = subprocess.run(["bash", "-c", look_command(n, binary)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_one_look_reads_link_config_backup_and_staged_from_a_real_shell(tmp_path: Path) -> None:
+    install, conf = tmp_path / "inst all", tmp_path / "my conf"
+    script = install / "kafka_2.13-4.1.1" / "bin" / "kafka-server-start.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    (install / "current").symlink_to("kafka_2.13-3.9.1")
+    conf.mkdir()
+    # Lines that look like the probe's own must stay config: the markers keep them apart.
+    (conf / "server.properties").write_text("link=x\npid=7 jar=y\nbroker.id=2")
+    n = node(install_dir=str(install), config_path=str(conf / "server.properties"))
+
+    look = parse_look(_look(n, "4.1.1"))
+    assert look.state.process is None and look.state.link_version == "3.9.1"
+    assert look.props_text is not None
+    assert look.props_text.splitlines() == ["link=x", "pid=7 jar=y", "broker.id=2"]
+    assert (look.backup_exists, look.staged) == (False, True)
+
+    Path(backup_path(n, "phase-1-binaries", "4.1.1")).write_text("x=1\n")
+    assert parse_look(_look(n, "4.1.1")).backup_exists
+    other = parse_look(_look(n, "3.9.1"))  # not staged here, no backup for it
+    assert (other.backup_exists, other.staged) == (False, False)
+
+
+def test_a_look_at_a_missing_config_says_unreadable_not_empty(tmp_path: Path) -> None:
+    n = node(install_dir=str(tmp_path), config_path=str(tmp_path / "nope" / "server.properties"))
+    look = parse_look(_look(n, "4.1.1"))
+    assert look.props_text is None
+    assert (look.backup_exists, look.staged) == (False, False)
+    empty = tmp_path / "empty.properties"
+    empty.write_text("")
+    assert parse_look(_look(node(config_path=str(empty)), "4.1.1")).props_text == ""
+
+
+def test_an_answer_without_the_config_section_is_refused() -> None:
+    with pytest.raises(ValueError, match="server.properties section"):
+        parse_look("link=/opt/kafka_2.13-3.9.1\n")
