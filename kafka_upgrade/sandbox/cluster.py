@@ -173,11 +173,14 @@ def up(
     Once the owner has ended, the next ``up`` of this name takes it down.
     ``jmx`` makes every node serve JMX on its own address (``JMX_PORT`` in the
     inventory's node env), e.g. for the KIP-896 old-client check.
-    ``kraft_controllers`` (zk mode, 3.9): lay out that many KRaft controllers on
-    their own addresses, staged and reachable over SSH but not started, and name
-    them in the inventory's ``migration`` section for ``kafka-upgrade migrate``.
+    ``kraft_controllers`` (zk mode, on 3.9 or with 3.9 staged): lay out that many KRaft
+    controllers on their own addresses, staged and reachable over SSH but not started,
+    and name them in the inventory's ``migration`` section for ``kafka-upgrade migrate``.
     """
     version = version or pair_for(mode).old
+    if stage is None:
+        pair = pair_for(mode)
+        stage = [pair.new] if version == pair.old else []
     spec = plan_sandbox(
         name,
         mode,
@@ -187,10 +190,8 @@ def up(
         jmx=jmx,
         racks=racks,
         kraft_controllers=kraft_controllers,
+        stage=stage,
     )
-    if stage is None:
-        pair = pair_for(mode)
-        stage = [pair.new] if version == pair.old else []
     versions = [version, *[v for v in stage if v != version]]
     sshd.find_sshd()  # fail before any work when openssh-server is missing
     creator = ProcessId.current()
