@@ -32,6 +32,7 @@ from typing import Any, Literal
 from kafka_upgrade import dist, isolated_admin
 from kafka_upgrade.inventory import Inventory, load_inventory
 from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
+from kafka_upgrade.migration import kraft_inventory_path
 from kafka_upgrade.node_commands import (
     parse_probe,
     probe_command,
@@ -75,6 +76,14 @@ class NodeStatus:
 
 def sandbox_dir(name: str) -> Path:
     return sandboxes_root() / name
+
+
+def inventory_path(root: Path) -> Path:
+    """The sandbox's inventory as the cluster is now: the KRaft one a finished migration
+    wrote beside the one `up` wrote (which is kept), else that one."""
+    written = root / "inventory.yaml"
+    kraft = kraft_inventory_path(written)
+    return kraft if kraft.exists() else written
 
 
 def _check_ports_free(spec: SandboxSpec, grace: float = 15.0) -> None:
@@ -426,7 +435,8 @@ def status(name: str) -> dict[str, Any]:
     """What is running in the sandbox, as the processes themselves report it."""
     state = _load_state(name)
     root = Path(state["root"])
-    inventory = load_inventory(root / "inventory.yaml")
+    path = inventory_path(root)
+    inventory = load_inventory(path)
     nodes: list[NodeStatus] = []
     with FabricRemote(inventory) as remote:
 
@@ -455,7 +465,7 @@ def status(name: str) -> dict[str, Any]:
         "name": name,
         "mode": inventory.mode,
         "bootstrap_servers": inventory.bootstrap_servers,
-        "inventory": str(root / "inventory.yaml"),
+        "inventory": str(path),
         "zookeeper": state.get("zookeeper", {}).get("connect"),
         "nodes": [n.__dict__ for n in nodes],
     }
@@ -469,9 +479,9 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
     state = (
         json.loads((root / "sandbox.json").read_text()) if (root / "sandbox.json").exists() else {}
     )
-    inventory_path = root / "inventory.yaml"
-    if inventory_path.exists() and state.get("sshd_pid"):
-        inventory = load_inventory(inventory_path)
+    path = inventory_path(root)
+    if path.exists() and state.get("sshd_pid"):
+        inventory = load_inventory(path)
         try:
             with FabricRemote(inventory) as remote:
 
@@ -479,7 +489,8 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
                     node = inventory.node(node_id)
                     remote.run(node, stop_command(node), timeout=30)
 
-                # The controllers a migration added run too, once it started them.
+                # The controllers a migration added run too, once it started them (after
+                # the migration they are nodes of the KRaft inventory).
                 added = inventory.migration.controllers if inventory.migration else []
                 _each(stop, [n.id for n in (*inventory.nodes, *added)])
         except Exception as exc:  # noqa: BLE001 - teardown goes on regardless
