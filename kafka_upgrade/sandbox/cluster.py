@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kafka_upgrade import dist, isolated_admin
-from kafka_upgrade.inventory import Inventory, load_inventory
+from kafka_upgrade.inventory import Inventory, Node, load_inventory
 from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
 from kafka_upgrade.migration import kraft_inventory_path
 from kafka_upgrade.node_commands import (
@@ -492,7 +492,10 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
                 # The controllers a migration added run too, once it started them (after
                 # the migration they are nodes of the KRaft inventory).
                 added = inventory.migration.controllers if inventory.migration else []
-                _each(stop, [n.id for n in (*inventory.nodes, *added)])
+                deadline = time.monotonic() + timeout
+                for wave in stop_waves([*inventory.nodes, *added]):
+                    _each(stop, [n.id for n in wave])
+                    _wait_stopped(wave, deadline)
         except Exception as exc:  # noqa: BLE001 - teardown goes on regardless
             log(f"controlled stop over SSH failed ({exc}); stopping processes directly")
             for pid in _pids_matching(f"{root}/", exclude_sshd=True):
@@ -514,6 +517,23 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
     else:
         (root / "sandbox.json").unlink(missing_ok=True)
     log(f"sandbox {name!r} is down")
+
+
+def stop_waves(nodes: Sequence[Node]) -> list[list[Node]]:
+    """The order `down` stops nodes in: the brokers first, while the controllers that take
+    their controlled shutdown still run, then the controller-only nodes. (All at once, a
+    KRaft broker waits for a quorum that is gone and is killed a minute later.)"""
+    brokers = [n for n in nodes if n.is_broker]
+    others = [n for n in nodes if not n.is_broker]
+    return [wave for wave in (brokers, others) if wave]
+
+
+def _wait_stopped(nodes: Sequence[Node], deadline: float) -> None:
+    """Until no process runs with one of these nodes' configs, or the deadline."""
+    while time.monotonic() < deadline:
+        if not any(_pids_matching(str(n.config_path)) for n in nodes):
+            return
+        time.sleep(0.3)
 
 
 def _pids_matching(needle: str, exclude_sshd: bool = False) -> list[int]:

@@ -123,3 +123,17 @@ def test_kraft_controllers_on_an_older_zk_sandbox_with_3_9_staged(tmp_path: Path
     assert [c.id for c in spec.migration_controllers] == [3001, 3002, 3003]
     with pytest.raises(SandboxSpecError, match=r"not 3\.7\.2 \(staged: 3\.8\.1\)"):
         plan_sandbox("mg-journey", "zk", "3.7.2", kraft_controllers=3, stage=["3.8.1"])
+
+
+def test_down_stops_the_brokers_before_the_controllers() -> None:
+    """A KRaft broker's controlled shutdown needs its quorum: controllers go last."""
+    from kafka_upgrade.inventory import Inventory
+    from kafka_upgrade.migration import kraft_inventory
+    from kafka_upgrade.sandbox.cluster import stop_waves
+    from tests.unit.test_migration_inventory import zk_inventory
+
+    migrated = Inventory(**kraft_inventory(Inventory(**zk_inventory())))
+    waves = stop_waves(migrated.nodes)
+    assert [[n.id for n in wave] for wave in waves] == [[1, 2, 3], [3001, 3002, 3003]]
+    combined = [n.model_copy(update={"roles": ["broker", "controller"]}) for n in migrated.nodes]
+    assert len(stop_waves(combined)) == 1
