@@ -30,7 +30,8 @@ from kafka_upgrade.versions import Mode, pair_for
 if TYPE_CHECKING:
     from kafka_upgrade.inventory import Inventory
 
-console = Console(stderr=True)
+# Rich assumes 80 columns when output is not a terminal (`make demo | tee`): wider lines.
+console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 def say(text: str) -> None:
