@@ -84,7 +84,7 @@ def print_traffic(report: TrafficReport) -> None:
 
 def main() -> int:
     from deployments.local_run import run_upgrade
-    from deployments.local_server import server_for_run
+    from deployments.local_server import ServerError, server_for_run
 
     mode = os.environ.get("MODE", "kraft")
     if mode == "journey":
@@ -123,6 +123,9 @@ def main() -> int:
                 + ", ".join(f"{k} {v:.0f} s" for k, v in outcome.phase_seconds.items())
             )
         return 0 if ok else 1
+    except ServerError as exc:  # the temporary Prefect server did not start (a loaded machine)
+        console.print(f"[red]{escape(str(exc))}[/]")
+        return 1
     finally:
         cluster.down(name, log=say)
 

@@ -158,7 +158,7 @@ def _edit_inventory(path: Path, version: str) -> Outcome:
 
 def main() -> int:
     from deployments.local_run import run_migration, run_upgrade
-    from deployments.local_server import server_for_run
+    from deployments.local_server import ServerError, server_for_run
 
     auto = auto_approve()
     start, on, end = JOURNEY.start, JOURNEY.migrate_on, JOURNEY.end
@@ -215,5 +215,8 @@ def main() -> int:
         else:
             console.print("[red]the journey did not finish cleanly (see above)[/]")
         return 0 if ok else 1
+    except ServerError as exc:  # the temporary Prefect server did not start (a loaded machine)
+        console.print(f"[red]{escape(str(exc))}[/]")
+        return 1
     finally:
         cluster.down(NAME, log=say)
