@@ -57,6 +57,7 @@ from kafka_upgrade.migration import (
     controller_properties,
     finalize_allowed,
     kraft_inventory,
+    kraft_inventory_path,
     node_id_of,
     phases_to_run,
     ready_to_migrate,
@@ -244,10 +245,6 @@ def brokers_to_kraft(request: MigrationRequest) -> Records:
             revert_failed_start=request.revert_on_failed_start,
         )
         return as_values(records)
-
-
-def kraft_inventory_path(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.kraft{path.suffix or '.yaml'}")
 
 
 @flow(name="finalize-controllers", log_prints=True)

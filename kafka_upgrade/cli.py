@@ -148,8 +148,9 @@ def sandbox_up(
     kraft_controllers: Annotated[
         int,
         typer.Option(
-            help="zk mode on 3.9.x: lay out this many KRaft controllers (not started) and name "
-            "them in the inventory's migration section, for `kafka-upgrade migrate`."
+            help="zk mode on 3.9.x (or with 3.9.x in --stage): lay out this many KRaft "
+            "controllers (not started) and name them in the inventory's migration section, "
+            "for `kafka-upgrade migrate`."
         ),
     ] = 0,
     owner_pid: Annotated[

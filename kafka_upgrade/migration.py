@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from kafka_upgrade.health import QuorumStatus, Reason, Verdict
@@ -393,6 +394,12 @@ def quorum_formed(status: QuorumStatus, wanted: set[int]) -> Verdict:
     if missing:
         reasons.append(Reason("voters-missing", f"controllers {missing} are not voters yet"))
     return Verdict.of(reasons)
+
+
+def kraft_inventory_path(path: Path) -> Path:
+    """Where the KRaft inventory is written after the migration: beside the ZooKeeper one
+    (``inventory.yaml`` -> ``inventory.kraft.yaml``), which is kept."""
+    return path.with_name(f"{path.stem}.kraft{path.suffix or '.yaml'}")
 
 
 def kraft_inventory(inventory: Inventory) -> dict[str, Any]:

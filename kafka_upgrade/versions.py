@@ -27,5 +27,20 @@ KRAFT_PAIR = VersionPair(old="3.9.1", new="4.1.1")
 PAIRS: dict[Mode, VersionPair] = {"zk": ZK_PAIR, "kraft": KRAFT_PAIR}
 
 
+@dataclass(frozen=True)
+class Journey:
+    """A ZooKeeper cluster carried to KRaft on 4.x: upgraded in ZooKeeper mode to the
+    release the migration runs on, migrated there, then upgraded in KRaft mode."""
+
+    start: str
+    migrate_on: str
+    end: str
+
+
+# make demo MODE=journey: from the ZooKeeper pair's old version onto 3.9 (the KRaft
+# pair's old), the migration, then the KRaft pair's upgrade onto 4.x.
+JOURNEY = Journey(start=ZK_PAIR.old, migrate_on=KRAFT_PAIR.old, end=KRAFT_PAIR.new)
+
+
 def pair_for(mode: Mode) -> VersionPair:
     return PAIRS[mode]

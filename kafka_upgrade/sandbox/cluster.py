@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kafka_upgrade import dist, isolated_admin
-from kafka_upgrade.inventory import Inventory, load_inventory
+from kafka_upgrade.inventory import Inventory, Node, load_inventory
 from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
+from kafka_upgrade.migration import kraft_inventory_path
 from kafka_upgrade.node_commands import (
     parse_probe,
     probe_command,
@@ -75,6 +76,14 @@ class NodeStatus:
 
 def sandbox_dir(name: str) -> Path:
     return sandboxes_root() / name
+
+
+def inventory_path(root: Path) -> Path:
+    """The sandbox's inventory as the cluster is now: the KRaft one a finished migration
+    wrote beside the one `up` wrote (which is kept), else that one."""
+    written = root / "inventory.yaml"
+    kraft = kraft_inventory_path(written)
+    return kraft if kraft.exists() else written
 
 
 def _check_ports_free(spec: SandboxSpec, grace: float = 15.0) -> None:
@@ -173,11 +182,14 @@ def up(
     Once the owner has ended, the next ``up`` of this name takes it down.
     ``jmx`` makes every node serve JMX on its own address (``JMX_PORT`` in the
     inventory's node env), e.g. for the KIP-896 old-client check.
-    ``kraft_controllers`` (zk mode, 3.9): lay out that many KRaft controllers on
-    their own addresses, staged and reachable over SSH but not started, and name
-    them in the inventory's ``migration`` section for ``kafka-upgrade migrate``.
+    ``kraft_controllers`` (zk mode, on 3.9 or with 3.9 staged): lay out that many KRaft
+    controllers on their own addresses, staged and reachable over SSH but not started,
+    and name them in the inventory's ``migration`` section for ``kafka-upgrade migrate``.
     """
     version = version or pair_for(mode).old
+    if stage is None:
+        pair = pair_for(mode)
+        stage = [pair.new] if version == pair.old else []
     spec = plan_sandbox(
         name,
         mode,
@@ -187,10 +199,8 @@ def up(
         jmx=jmx,
         racks=racks,
         kraft_controllers=kraft_controllers,
+        stage=stage,
     )
-    if stage is None:
-        pair = pair_for(mode)
-        stage = [pair.new] if version == pair.old else []
     versions = [version, *[v for v in stage if v != version]]
     sshd.find_sshd()  # fail before any work when openssh-server is missing
     creator = ProcessId.current()
@@ -425,7 +435,8 @@ def status(name: str) -> dict[str, Any]:
     """What is running in the sandbox, as the processes themselves report it."""
     state = _load_state(name)
     root = Path(state["root"])
-    inventory = load_inventory(root / "inventory.yaml")
+    path = inventory_path(root)
+    inventory = load_inventory(path)
     nodes: list[NodeStatus] = []
     with FabricRemote(inventory) as remote:
 
@@ -454,7 +465,7 @@ def status(name: str) -> dict[str, Any]:
         "name": name,
         "mode": inventory.mode,
         "bootstrap_servers": inventory.bootstrap_servers,
-        "inventory": str(root / "inventory.yaml"),
+        "inventory": str(path),
         "zookeeper": state.get("zookeeper", {}).get("connect"),
         "nodes": [n.__dict__ for n in nodes],
     }
@@ -468,9 +479,9 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
     state = (
         json.loads((root / "sandbox.json").read_text()) if (root / "sandbox.json").exists() else {}
     )
-    inventory_path = root / "inventory.yaml"
-    if inventory_path.exists() and state.get("sshd_pid"):
-        inventory = load_inventory(inventory_path)
+    path = inventory_path(root)
+    if path.exists() and state.get("sshd_pid"):
+        inventory = load_inventory(path)
         try:
             with FabricRemote(inventory) as remote:
 
@@ -478,9 +489,13 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
                     node = inventory.node(node_id)
                     remote.run(node, stop_command(node), timeout=30)
 
-                # The controllers a migration added run too, once it started them.
+                # The controllers a migration added run too, once it started them (after
+                # the migration they are nodes of the KRaft inventory).
                 added = inventory.migration.controllers if inventory.migration else []
-                _each(stop, [n.id for n in (*inventory.nodes, *added)])
+                deadline = time.monotonic() + timeout
+                for wave in stop_waves([*inventory.nodes, *added]):
+                    _each(stop, [n.id for n in wave])
+                    _wait_stopped(wave, deadline)
         except Exception as exc:  # noqa: BLE001 - teardown goes on regardless
             log(f"controlled stop over SSH failed ({exc}); stopping processes directly")
             for pid in _pids_matching(f"{root}/", exclude_sshd=True):
@@ -502,6 +517,23 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
     else:
         (root / "sandbox.json").unlink(missing_ok=True)
     log(f"sandbox {name!r} is down")
+
+
+def stop_waves(nodes: Sequence[Node]) -> list[list[Node]]:
+    """The order `down` stops nodes in: the brokers first, while the controllers that take
+    their controlled shutdown still run, then the controller-only nodes. (All at once, a
+    KRaft broker waits for a quorum that is gone and is killed a minute later.)"""
+    brokers = [n for n in nodes if n.is_broker]
+    others = [n for n in nodes if not n.is_broker]
+    return [wave for wave in (brokers, others) if wave]
+
+
+def _wait_stopped(nodes: Sequence[Node], deadline: float) -> None:
+    """Until no process runs with one of these nodes' configs, or the deadline."""
+    while time.monotonic() < deadline:
+        if not any(_pids_matching(str(n.config_path)) for n in nodes):
+            return
+        time.sleep(0.3)
 
 
 def _pids_matching(needle: str, exclude_sshd: bool = False) -> list[int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -179,10 +180,13 @@ def plan_sandbox(
     jmx: bool = False,
     racks: int = 0,
     kraft_controllers: int = 0,
+    stage: Sequence[str] = (),
 ) -> SandboxSpec:
     """Decide the sandbox layout. ``controllers=0`` means combined KRaft nodes; ``racks`` N
     sets broker.rack on the brokers round-robin over racks a, b, c... (0: no racks);
-    ``kraft_controllers`` (zk mode) lays out the controllers a migration adds."""
+    ``kraft_controllers`` (zk mode) lays out the controllers a migration adds, which run
+    3.9.x: the sandbox's ``version`` or one of the ``stage``d versions it is upgraded to
+    first."""
     if not _NAME.match(name):
         raise SandboxSpecError(
             f"--name {name!r}: use lowercase letters, digits and dashes (at most 40 characters)"
@@ -212,9 +216,11 @@ def plan_sandbox(
         )
     if kraft_controllers not in (0, 1, 3, 5):
         raise SandboxSpecError(f"--kraft-controllers {kraft_controllers}: choose 1, 3 or 5")
-    if kraft_controllers and not version.startswith("3.9."):
+    if kraft_controllers and not any(v.startswith("3.9.") for v in (version, *stage)):
+        staged = f" (staged: {', '.join(stage)})" if stage else ""
         raise SandboxSpecError(
-            f"--kraft-controllers needs --version 3.9.x (the migration runs on 3.9), not {version}"
+            f"--kraft-controllers needs 3.9.x as --version or among --stage (the migration "
+            f"runs on 3.9), not {version}{staged}"
         )
     root = (root or sandboxes_root()) / name
     octet = subnet_octet(name)

@@ -28,11 +28,10 @@ import yaml
 from deployments.approval import ApprovalError, decide, wait_until_paused
 from deployments.local_run import RunOutcome, run_migration
 from deployments.local_server import PrefectServer, temporary_server
-from flows.migrate import kraft_inventory_path
 from kafka_upgrade import isolated_admin
 from kafka_upgrade.inventory import Inventory, load_inventory
 from kafka_upgrade.kafka_admin import client_config
-from kafka_upgrade.migration import BrokerPhase, broker_phase
+from kafka_upgrade.migration import BrokerPhase, broker_phase, kraft_inventory_path
 from kafka_upgrade.node_commands import parse_probe, probe_command
 from kafka_upgrade.properties import read_properties
 from kafka_upgrade.remote import FabricRemote

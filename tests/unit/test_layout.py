@@ -102,7 +102,7 @@ def test_zk_sandbox_lays_out_the_controllers_a_migration_adds(tmp_path: Path) ->
     ("mode", "version", "count", "message"),
     [
         ("kraft", "3.9.1", 3, "applies to --mode zk only"),
-        ("zk", "3.8.1", 3, "needs --version 3.9.x"),
+        ("zk", "3.8.1", 3, "needs 3.9.x as --version or among --stage"),
         ("zk", "3.9.1", 2, "choose 1, 3 or 5"),
     ],
 )
@@ -111,3 +111,29 @@ def test_kraft_controllers_refusals(mode: str, version: str, count: int, message
 
     with pytest.raises(SandboxSpecError, match=message):
         plan_sandbox("mg-layout", mode, version, kraft_controllers=count)  # type: ignore[arg-type]
+
+
+def test_kraft_controllers_on_an_older_zk_sandbox_with_3_9_staged(tmp_path: Path) -> None:
+    """The journey's sandbox: 3.7 now, upgraded to the staged 3.9 before the migration."""
+    from kafka_upgrade.sandbox.layout import SandboxSpecError, plan_sandbox
+
+    spec = plan_sandbox(
+        "mg-journey", "zk", "3.7.2", kraft_controllers=3, stage=["3.9.1", "4.1.1"], root=tmp_path
+    )
+    assert [c.id for c in spec.migration_controllers] == [3001, 3002, 3003]
+    with pytest.raises(SandboxSpecError, match=r"not 3\.7\.2 \(staged: 3\.8\.1\)"):
+        plan_sandbox("mg-journey", "zk", "3.7.2", kraft_controllers=3, stage=["3.8.1"])
+
+
+def test_down_stops_the_brokers_before_the_controllers() -> None:
+    """A KRaft broker's controlled shutdown needs its quorum: controllers go last."""
+    from kafka_upgrade.inventory import Inventory
+    from kafka_upgrade.migration import kraft_inventory
+    from kafka_upgrade.sandbox.cluster import stop_waves
+    from tests.unit.test_migration_inventory import zk_inventory
+
+    migrated = Inventory(**kraft_inventory(Inventory(**zk_inventory())))
+    waves = stop_waves(migrated.nodes)
+    assert [[n.id for n in wave] for wave in waves] == [[1, 2, 3], [3001, 3002, 3003]]
+    combined = [n.model_copy(update={"roles": ["broker", "controller"]}) for n in migrated.nodes]
+    assert len(stop_waves(combined)) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from kafka_upgrade.migration import (
     controller_properties,
     finalize_allowed,
     kraft_inventory,
+    kraft_inventory_path,
     parse_zk_cluster_id,
     phases_to_run,
     quorum_formed,
@@ -262,6 +264,12 @@ def test_kraft_inventory_has_the_controllers_as_nodes() -> None:
     assert after.zookeeper is None and after.migration is None
     assert [n.id for n in after.nodes if n.is_controller] == [3001, 3002, 3003]
     assert after.broker_ids == [1, 2, 3]
+
+
+def test_kraft_inventory_is_written_beside_the_zookeeper_one() -> None:
+    assert kraft_inventory_path(Path("/s/inventory.yaml")) == Path("/s/inventory.kraft.yaml")
+    assert kraft_inventory_path(Path("/s/prod.yml")) == Path("/s/prod.kraft.yml")
+    assert kraft_inventory_path(Path("/s/prod")) == Path("/s/prod.kraft.yaml")
 
 
 @pytest.mark.parametrize(
