@@ -143,6 +143,7 @@ class _Roll:
         self._last_lag: tuple[float, LagReading] | None = None  # (time.monotonic(), reading)
         # Looks at the next node taken while the previous one's stability was watched.
         self._ahead: dict[int, PrefectFuture[NodeObservation]] = {}
+        ctx.lags().warm()  # the first lag read runs beside the first gate: start its child now
 
     def observe(self, node_id: int) -> tuple[NodeObservation, Want, Decision]:
         """Look at the node (one SSH round trip) and decide. A look taken ahead, while the

@@ -100,6 +100,24 @@ def stop_command(node: Node) -> str:
     )
 
 
+STOPPING = "#kafka-upgrade:stopping"
+
+
+def probe_and_stop_command(node: Node) -> str:
+    """The probe, then (only when it found the node's process) ``STOPPING`` and the stop
+    command: one SSH round trip where a probe and a stop took two."""
+    return (
+        f"probe=$({probe_command(node)}); printf '%s\\n' \"$probe\"; "
+        f'case "$probe" in *pid=*) echo {shlex.quote(STOPPING)}; {stop_command(node)};; esac'
+    )
+
+
+def split_probe_and_stop(stdout: str) -> tuple[NodeState, bool]:
+    """What ``probe_and_stop_command`` saw, and whether it asked for the stop."""
+    head, marker, _ = stdout.partition(STOPPING + "\n")
+    return parse_probe(head), bool(marker)
+
+
 def pid_alive_command(pid: int) -> str:
     """'alive' or 'gone'; a zombie (exited, not yet reaped by its parent) counts as gone."""
     return (

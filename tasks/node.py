@@ -19,6 +19,7 @@ from kafka_upgrade.errors import StepFailed
 from kafka_upgrade.inventory import Node
 from kafka_upgrade.kafka_admin import KafkaUnavailable
 from kafka_upgrade.node_commands import (
+    STOPPING,
     NodeState,
     backup_path,
     log_tail_command,
@@ -26,11 +27,12 @@ from kafka_upgrade.node_commands import (
     parse_look,
     parse_probe,
     pid_alive_command,
+    probe_and_stop_command,
     probe_command,
     restore_backup_command,
+    split_probe_and_stop,
     staged_command,
     start_command,
-    stop_command,
     switch_binary_command,
 )
 from kafka_upgrade.properties import apply_properties, read_properties
@@ -196,15 +198,23 @@ def stop_node(ctx: UpgradeContext, node_id: int, label: str) -> float:
     """
     logger = get_run_logger()
     node = ctx.node(node_id)
-    before = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+    stopping = False
+
+    def say(line: str) -> None:  # the stop command's own words, not the probe's lines
+        nonlocal stopping
+        if stopping:
+            _log_line(line)
+        stopping = stopping or line == STOPPING
+
+    started = time.monotonic()
+    result = ctx.remote.run(node, probe_and_stop_command(node), timeout=60, on_line=say)
+    before, asked = split_probe_and_stop(result.stdout)
     if before.process is None:
         logger.info("%s: no Kafka process running; nothing to stop", label)
         return 0.0
     pid = before.process.pid
-    started = time.monotonic()
     logger.info("%s: controlled shutdown of pid %s (leadership moves off first)", label, pid)
-    result = ctx.remote.run(node, stop_command(node), timeout=60, on_line=_log_line)
-    if not result.ok:
+    if not asked or not result.ok:
         raise StepFailed(f"{label}: the stop command failed: {result.describe()}")
     limit = ctx.inventory.timeouts.stop_s
     while time.monotonic() - started < limit:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from kafka_upgrade.node_commands import (
     look_command,
     parse_look,
     parse_probe,
+    probe_and_stop_command,
     restore_backup_command,
+    split_probe_and_stop,
     start_command,
     stop_command,
     switch_binary_command,
@@ -183,3 +186,38 @@ def test_a_look_at_a_missing_config_says_unreadable_not_empty(tmp_path: Path) ->
 def test_an_answer_without_the_config_section_is_refused() -> None:
     with pytest.raises(ValueError, match="server.properties section"):
         parse_look("link=/opt/kafka_2.13-3.9.1\n")
+
+
+def test_probe_and_stop_stops_only_a_process_it_found(tmp_path: Path) -> None:
+    conf = tmp_path / "server.properties"
+    conf.write_text("broker.id=2\n")
+    stop = tmp_path / "kafka_2.13-4.1.1" / "bin" / "kafka-server-stop.sh"
+    stop.parent.mkdir(parents=True)
+    stop.write_text('#!/bin/sh\necho "asked to stop $1"\n')
+    stop.chmod(0o755)
+    (tmp_path / "current").symlink_to("kafka_2.13-4.1.1")
+    n = node(install_dir=str(tmp_path), config_path=str(conf), env={})
+
+    def run() -> tuple[object, bool, str]:
+        done = subprocess.run(
+            ["bash", "-c", probe_and_stop_command(n)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        state, asked = split_probe_and_stop(done.stdout)
+        return state, asked, done.stdout
+
+    state, asked, out = run()  # nothing runs with this config: no stop asked
+    assert state.process is None and not asked and "asked to stop" not in out
+
+    # A process whose command line names kafka.Kafka and this config, as a broker's does.
+    fake = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "kafka.Kafka", str(conf)]
+    )
+    try:
+        state, asked, out = run()
+        assert state.process is not None and state.process.pid == fake.pid
+        assert asked
+        assert out.rstrip().endswith(f"asked to stop {conf}")
+    finally:
+        fake.kill()
+        fake.wait()
