@@ -103,7 +103,7 @@ def test_make_demo_installs_uv_and_the_venv_itself(tmp_path: Path) -> None:
     assert "bootstrap: installing uv 0.13.8 with pip" in out
     assert "bootstrap: creating .venv with python3 -m uv sync" in out
     # The demo itself started, from the new venv, and refused MODE=none.
-    assert "MODE='none': choose zk or kraft" in out, out
+    assert "MODE='none': choose zk, kraft or journey" in out, out
     assert "Traceback" not in out
     assert (home / ".local" / "bin" / "uv").exists()
     version = subprocess.run(
