@@ -83,16 +83,37 @@ class Service:
         raise AssertionError(f"run {flow_run_id} did not end within {timeout:.0f} s")
 
     def logs(self, flow_run_id: str) -> list[str]:
-        rows = self.api(
-            "POST",
-            "/logs/filter",
-            {
-                "logs": {"flow_run_id": {"any_": [flow_run_id]}},
-                "sort": "TIMESTAMP_ASC",
-                "limit": 200,
-            },
-        ).json()
-        return [f"{r['timestamp']} {r['message']}" for r in rows]
+        """Every log line of the run so far, oldest first (read page by page)."""
+        lines: list[str] = []
+        while True:
+            rows = self.api(
+                "POST",
+                "/logs/filter",
+                {
+                    "logs": {"flow_run_id": {"any_": [flow_run_id]}},
+                    "sort": "TIMESTAMP_ASC",
+                    "limit": 200,
+                    "offset": len(lines),
+                },
+            ).json()
+            lines += [f"{r['timestamp']} {r['message']}" for r in rows]
+            if len(rows) < 200:
+                return lines
+
+    def wait_logged(self, flow_run_id: str, text: str, timeout: float = 30) -> list[str]:
+        """The run's log once a line holds ``text``. A run's last lines reach the server
+        after its final state (the flow's process ships them as it exits)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.logs(flow_run_id)
+            if any(text in line for line in lines):
+                return lines
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no log line of run {flow_run_id} holds {text!r} after {timeout:.0f} s; "
+                    "its last lines:\n" + "\n".join(lines[-40:])
+                )
+            time.sleep(0.5)
 
     def task_runs(self, flow_run_id: str) -> list[dict]:
         return self.api(

@@ -84,7 +84,7 @@ def test_service_on_postgresql_with_two_workers(
                     state, message = svc.wait_end(run_id)
                     assert state == "COMPLETED", f"{message}\n" + "\n".join(svc.logs(run_id)[-30:])
                     # Every node already runs the current version: nothing restarted.
-                    assert any("already runs 3.9.1" in line for line in svc.logs(run_id))
+                    svc.wait_logged(run_id, "already runs 3.9.1")
                 ran_by = {run_id: _worker_of(svc, run_id) for run_id in runs}
                 print(f"\nruns and the worker that ran them: {ran_by}")
             finally:
