@@ -29,7 +29,7 @@ from kafka_upgrade.phase_plan import PhasePlan, finalize_plan, parse_version_map
 from kafka_upgrade.plan import all_on_binary, can_finalize, finalize_args, finalized_at
 from kafka_upgrade.requests import PhaseRequest
 from kafka_upgrade.upgrade_path import release_of
-from tasks.context import StepRecord, UpgradeContext
+from tasks.context import StepRecord, UpgradeContext, shared_context
 from tasks.kafka_tools import run_tool
 from tasks.progress import tracking
 from tasks.sensors import wait_cluster_healthy
@@ -98,14 +98,11 @@ def finalize_metadata_version(request: PhaseRequest) -> list[dict[str, Any]]:
         tracking(inventory.cluster, total_steps(inventory)) as progress,
     ):
         progress.at(PHASE)
-        ctx = UpgradeContext.open(inventory)
-        try:
+        with shared_context(inventory) as ctx:
             records = finalize(ctx, request.finalize_features)
             for record in records:
                 progress.finished(record)
             return as_values(records)
-        finally:
-            ctx.close()
 
 
 def finalize(ctx: UpgradeContext, chosen: list[str] | None) -> list[StepRecord]:

@@ -143,6 +143,9 @@ class _Roll:
         self._last_lag: tuple[float, LagReading] | None = None  # (time.monotonic(), reading)
         # Looks at the next node taken while the previous one's stability was watched.
         self._ahead: dict[int, PrefectFuture[NodeObservation]] = {}
+        # Backups of server.properties taken in the same spare time, for a next node the
+        # look said needs a restart (a copy: it touches no process).
+        self._backups: dict[int, PrefectFuture[str]] = {}
         ctx.lags().warm()  # the first lag read runs beside the first gate: start its child now
 
     def observe(self, node_id: int) -> tuple[NodeObservation, Want, Decision]:
@@ -274,8 +277,9 @@ class _Roll:
             # Checked before the stop, so a missing install never leaves a node down.
             require_staged(ctx.node(node_id), label, self.binary, bool(obs.staged))
         lag_before = self._lag_before(label)  # read beside the gate, in its own child
+        backup = self._backup(node_id, label)  # copied beside the gate, or already
         wait_safe_to_restart(ctx, node_id, label)
-        backup = backup_config(ctx, node_id, label, self.phase, self.binary)
+        backup = backup()
         changes = dict(want.config)  # None: the key is removed
         if changes:
             set_config(ctx, node_id, label, changes)
@@ -336,12 +340,10 @@ class _Roll:
             if obs.link != self.binary:
                 require_staged(ctx.node(obs.node_id), obs.label, self.binary, bool(obs.staged))
         lag_before = self._lag_before(label)
+        copies = {obs.node_id: self._backup(obs.node_id, obs.label) for obs in members}
         wait_safe_to_restart_batch(ctx, [obs.node_id for obs in members], label)
-        backups = {}
+        backups = {node_id: copy() for node_id, copy in copies.items()}
         for obs, want, _ in restarts:
-            backups[obs.node_id] = backup_config(
-                ctx, obs.node_id, obs.label, self.phase, self.binary
-            )
             changes = dict(want.config)  # None: the key is removed
             if changes:
                 set_config(ctx, obs.node_id, obs.label, changes)
@@ -441,6 +443,13 @@ class _Roll:
             return lambda: last[1]
         return record_lag.submit(self.ctx, label).result
 
+    def _backup(self, node_id: int, label: str) -> Callable[[], str]:
+        """The node's backup of server.properties, to be taken (``()``) before its config
+        is changed or it is stopped: the one copied ahead, else one copied from now on."""
+        ahead = self._backups.pop(node_id, None)
+        future = ahead or backup_config.submit(self.ctx, node_id, label, self.phase, self.binary)
+        return future.result
+
     def _after_recovery(
         self, versions: dict[int, str], label: str, upcoming: int | None
     ) -> LagReading:
@@ -460,14 +469,28 @@ class _Roll:
         # After the elections: they move group coordinators, which the lag read trips on.
         lag = record_lag.submit(ctx, label, wait_for=leads)
         if upcoming is not None:
-            up = node_label(ctx.node(upcoming))
-            self._ahead[upcoming] = observe_node.submit(ctx, upcoming, up, self.binary)
+            self._look_ahead(upcoming)
         hold.result()  # not stable in time: the run stops here
         for lead in leads:
             lead.result()
         reading = lag.result()
         self._last_lag = (time.monotonic(), reading)
         return reading
+
+    def _look_ahead(self, node_id: int) -> None:
+        """Look at the next node while the previous one's stability is watched and, when it
+        needs a restart, back up its server.properties (copies touch no process)."""
+        label = node_label(self.ctx.node(node_id))
+        look = observe_node.submit(self.ctx, node_id, label, self.binary)
+        self._ahead[node_id] = look
+        look.wait()
+        if not look.state.is_completed():
+            return  # looked at again when its turn comes; that failure is the step's
+        obs = look.result()
+        if decide(obs, Want(self.binary, self.wanted_config(obs.config))).action is Action.RESTART:
+            self._backups[node_id] = backup_config.submit(
+                self.ctx, node_id, label, self.phase, self.binary
+            )
 
     def _say_lag(self, label: str, before: LagReading, after: LagReading) -> None:
         """Consumer lag across the restart: informational, a warning when it grew a lot.

@@ -41,7 +41,7 @@ from kafka_upgrade.plan import (
     protocol_still_pinned,
 )
 from kafka_upgrade.requests import PhaseRequest, RollbackRequest, UpgradeRequest
-from tasks.context import StepRecord, UpgradeContext
+from tasks.context import StepRecord, UpgradeContext, shared_context
 from tasks.kafka_tools import run_tool
 from tasks.node import read_config
 from tasks.progress import Progress, record_row, tracking
@@ -67,22 +67,19 @@ def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
     with (
         hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
         tracking(inventory.cluster, total_steps(inventory)) as progress,
+        shared_context(inventory) as ctx,
     ):
-        ctx = UpgradeContext.open(inventory)
-        try:
-            started = time.time()
-            records = roll(
-                ctx,
-                "phase-1-binaries",
-                str(inventory.target_version),
-                lambda props: phase1_config(inventory.mode, inventory.current_version, props),
-                progress,
-                request.revert_on_failed_start,
-            )
-            get_run_logger().info("phase-1-binaries: done in %.1f s", time.time() - started)
-            return as_values(records)
-        finally:
-            ctx.close()
+        started = time.time()
+        records = roll(
+            ctx,
+            "phase-1-binaries",
+            str(inventory.target_version),
+            lambda props: phase1_config(inventory.mode, inventory.current_version, props),
+            progress,
+            request.revert_on_failed_start,
+        )
+        get_run_logger().info("phase-1-binaries: done in %.1f s", time.time() - started)
+        return as_values(records)
 
 
 @flow(name="phase-2-protocol", log_prints=True)
@@ -95,26 +92,23 @@ def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
     with (
         hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
         tracking(inventory.cluster, total_steps(inventory)) as progress,
+        shared_context(inventory) as ctx,
     ):
-        ctx = UpgradeContext.open(inventory)
-        try:
-            require(
-                all_on_binary(running_versions(ctx), target, "raising the protocol"),
-                "phase-2-protocol",
-            )
-            started = time.time()
-            records = roll(
-                ctx,
-                "phase-2-protocol",
-                target,
-                lambda props: phase2_config(inventory.mode, target, props),
-                progress,
-                request.revert_on_failed_start,
-            )
-            get_run_logger().info("phase-2-protocol: done in %.1f s", time.time() - started)
-            return as_values(records)
-        finally:
-            ctx.close()
+        require(
+            all_on_binary(running_versions(ctx), target, "raising the protocol"),
+            "phase-2-protocol",
+        )
+        started = time.time()
+        records = roll(
+            ctx,
+            "phase-2-protocol",
+            target,
+            lambda props: phase2_config(inventory.mode, target, props),
+            progress,
+            request.revert_on_failed_start,
+        )
+        get_run_logger().info("phase-2-protocol: done in %.1f s", time.time() - started)
+        return as_values(records)
 
 
 @flow(name="rollback-binaries", log_prints=True)
@@ -125,35 +119,32 @@ def rollback_binaries(request: RollbackRequest) -> list[dict[str, Any]]:
     with (
         hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
         tracking(inventory.cluster, len(inventory.nodes)) as progress,
+        shared_context(inventory) as ctx,
     ):
-        ctx = UpgradeContext.open(inventory)
-        try:
-            if inventory.mode == "zk":
-                configs = {n.id: read_config(ctx, n.id) for n in inventory.nodes}
-                require(protocol_still_pinned(configs, old), "rollback")
-            else:
-                features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
-                mv = features.get("metadata.version")
-                if (
-                    mv is not None
-                    and mv.finalized
-                    and finalized_at(mv, str(inventory.target_version)).ok
-                ):
-                    raise StepFailed(
-                        f"rollback refused: metadata.version is already {mv.finalized}; the old "
-                        "binary cannot read it"
-                    )
-            records = roll(
-                ctx,
-                "rollback-binaries",
-                old,
-                lambda props: phase1_config(inventory.mode, old, props),
-                progress,
-                request.revert_on_failed_start,
-            )
-            return as_values(records)
-        finally:
-            ctx.close()
+        if inventory.mode == "zk":
+            configs = {n.id: read_config(ctx, n.id) for n in inventory.nodes}
+            require(protocol_still_pinned(configs, old), "rollback")
+        else:
+            features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
+            mv = features.get("metadata.version")
+            if (
+                mv is not None
+                and mv.finalized
+                and finalized_at(mv, str(inventory.target_version)).ok
+            ):
+                raise StepFailed(
+                    f"rollback refused: metadata.version is already {mv.finalized}; the old "
+                    "binary cannot read it"
+                )
+        records = roll(
+            ctx,
+            "rollback-binaries",
+            old,
+            lambda props: phase1_config(inventory.mode, old, props),
+            progress,
+            request.revert_on_failed_start,
+        )
+        return as_values(records)
 
 
 # --------------------------------------------------------------------------
@@ -210,28 +201,28 @@ def rolling_upgrade(request: UpgradeRequest) -> Any:
         return _upgrade(request, inventory, progress)
 
 
+def _preflight(ctx: UpgradeContext, request: UpgradeRequest) -> list[str]:
+    """The plan (the first artifact) and preflight, from one look at the cluster; returns
+    the brokers accepted to be unavailable. Refuses (raises) when preflight does."""
+    logger = get_run_logger()
+    report = inspect_cluster(ctx, request.accept_unavailable or (), strict=False)
+    try:
+        plan = plan_for(ctx, report)
+    except Exception as exc:  # noqa: BLE001 - the plan informs; preflight is the gate
+        logger.warning("could not work out the whole plan (%s); preflight decides", exc)
+    else:  # the findings themselves are said once, by preflight below
+        create_markdown_artifact(key=f"plan-{ctx.inventory.cluster}", markdown=plan.markdown())
+        for phase in plan.phases:
+            logger.info("plan: %s", phase.lines()[0])
+    return list(enforce(ctx, report).accepted_unavailable)
+
+
 def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) -> Any:
     logger = get_run_logger()
     target = str(inventory.target_version)
     timeout = int(request.approval_timeout_s or inventory.timeouts.approval_s)
     if request.ticket:
         logger.info("ticket %s: upgrade %s to %s", request.ticket, inventory.cluster, target)
-    ctx = UpgradeContext.open(inventory)
-    try:
-        # One look at the cluster serves the plan (the first artifact) and preflight.
-        report = inspect_cluster(ctx, request.accept_unavailable or (), strict=False)
-        try:
-            plan = plan_for(ctx, report)
-        except Exception as exc:  # noqa: BLE001 - the plan informs; preflight is the gate
-            logger.warning("could not work out the whole plan (%s); preflight decides", exc)
-        else:  # the findings themselves are said once, by preflight below
-            create_markdown_artifact(key=f"plan-{inventory.cluster}", markdown=plan.markdown())
-            for phase in plan.phases:
-                logger.info("plan: %s", phase.lines()[0])
-        checked = enforce(ctx, report)
-    finally:
-        ctx.close()
-    accepted = list(checked.accepted_unavailable)
     phase_request = PhaseRequest(
         cluster=request.cluster,
         to_version=target,
@@ -244,6 +235,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
     records: list[dict[str, Any]] = []
     phase_seconds: dict[str, float] = {}
     approval: ApprovalOutcome | None = None
+    accepted: list[str] = []
 
     def timed(name: str, fn: Any) -> None:
         started = time.time()
@@ -255,7 +247,12 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
             raise StepFailed(f"{name} failed on {inventory.cluster}: {exc}") from exc
         phase_seconds[name] = round(time.time() - started, 1)
 
-    timed("phase-1-binaries", phase_1_binaries)
+    # Preflight's context serves phase 1 too (see shared_context); it is closed before the
+    # approval, which may wait for hours.
+    with shared_context(inventory) as ctx:
+        ctx.lags().warm()  # phase 1 reads consumer lag from its first node on
+        accepted += _preflight(ctx, request)
+        timed("phase-1-binaries", phase_1_binaries)
     next_phase = "phase-2-protocol" if inventory.mode == "zk" else "finalize-metadata-version"
     progress.at(f"waiting for approval of {next_phase}")
     chosen = request.finalize_features

@@ -44,6 +44,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
@@ -230,6 +231,9 @@ class AdminWorker:
         self._command = list(command)
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
+        # How long the last snapshot took: the cluster's (and this child's) share of a
+        # health poll, which paces the polls (see ``tasks.sensors``).
+        self.last_snapshot_s = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -302,8 +306,10 @@ class AdminWorker:
         complete snapshot. The partitions of ``nodes`` come with it; anything else a caller
         asks of it later (``partitions``, ``partitions_of``) is one more request to the child,
         answered from the same moment while no newer snapshot was taken."""
+        began = time.monotonic()
         data = self._call("observe", nodes=sorted(set(nodes)))
         number = data["observation"]
+        self.last_snapshot_s = time.monotonic() - began
 
         def load(node: int | None) -> tuple[PartitionState, ...]:
             rows = self._call("partitions", observation=number, node=node)

@@ -917,6 +917,14 @@ def window_clean(since: float, unhealthy_at: float | None) -> bool:
     return unhealthy_at is None or unhealthy_at < since
 
 
+def poll_pause(interval: float, took: float, snapshot_s: float) -> float:
+    """Seconds to wait before the next health poll: the rest of ``interval`` after a poll
+    that took ``took``, but at least as long as that poll's snapshot took (``snapshot_s``),
+    so a big cluster and the admin child are never polled flat out. Time spent waiting on
+    an SSH probe loads neither, so it does not slow the polls."""
+    return max(interval - took, snapshot_s, 0.0)
+
+
 def stable(history: Sequence[Verdict], required: int) -> bool:
     """True when the last ``required`` verdicts of ``history`` are all ok."""
     state = Stability(required)

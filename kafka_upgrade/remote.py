@@ -18,6 +18,7 @@ Errors are translated where they enter:
 
 from __future__ import annotations
 
+import secrets
 import shlex
 import socket
 import threading
@@ -79,6 +80,8 @@ class Remote(Protocol):
         on_line: LineSink | None = None,
     ) -> CommandResult: ...
 
+    def look(self, node: Node, command: str, *, timeout: float = 30) -> CommandResult: ...
+
 
 def quote_command(args: Iterable[str | Path], env: Mapping[str, str] | None = None) -> str:
     """Build a shell command line in which every value is quoted."""
@@ -109,12 +112,54 @@ class _LineWriter:
             self._buffer = ""
 
 
+def standing_command(command: str, marker: str) -> bytes:
+    """One command for a standing shell: run in a subshell (nothing it sets or changes
+    directory to outlives it), reading nothing of the shell's own input, then a line with
+    ``marker`` and its exit status."""
+    return f"( {command}\n) </dev/null 2>/dev/null; printf '\\n{marker} %s\\n' \"$?\"\n".encode()
+
+
+def parse_standing(output: str, marker: str) -> tuple[int, str] | None:
+    """(exit status, stdout) from what a standing shell printed for one command, or None
+    while its marker line has not come (``output`` is everything read so far)."""
+    head, found, tail = output.rpartition(f"\n{marker} ")
+    if not found or not tail.endswith("\n") or not tail.strip().isdigit():
+        return None
+    return int(tail.strip()), head
+
+
+class _StandingShell:
+    """The node's login shell on one SSH channel kept open, fed one command at a time."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self.busy = threading.Lock()
+
+    def ask(self, command: str, timeout: float) -> tuple[int, str]:
+        marker = f"__kafka_upgrade_done_{secrets.token_hex(8)}"
+        self.channel.settimeout(timeout)
+        self.channel.sendall(standing_command(command, marker))
+        received = b""
+        while True:
+            chunk = self.channel.recv(65536)  # socket.timeout when the command hangs
+            if not chunk:
+                raise EOFError("the standing shell ended")
+            received += chunk
+            parsed = parse_standing(received.decode(errors="replace"), marker)
+            if parsed is not None:
+                return parsed
+
+    def close(self) -> None:
+        self.channel.close()
+
+
 class FabricRemote:
     """Runs commands over SSH with Fabric; one cached connection per node."""
 
     def __init__(self, inventory: Inventory) -> None:
         self._inventory = inventory
         self._connections: dict[int, Connection] = {}
+        self._shells: dict[int, _StandingShell] = {}
         self._lock = threading.Lock()
 
     def _known_hosts(self) -> Path:
@@ -195,6 +240,60 @@ class FabricRemote:
             stderr=result.stderr,
         )
 
+    def look(self, node: Node, command: str, *, timeout: float = 30) -> CommandResult:
+        """A short command that changes nothing (a probe), answered by the node's standing
+        shell: its login shell on one SSH channel kept open. A new channel costs sshd a
+        session (0.1-0.2 s); a poll that probes every quarter second should not pay it.
+
+        A command that exits non-zero is run again through ``run``, so its stderr reaches
+        the caller; so is one that finds the shell busy (another thread's probe) or ended
+        (it is opened again next time). One that does not finish in ``timeout`` is a
+        ``TransientRemoteError``, as with ``run``.
+        """
+        shell = self._standing_shell(node)
+        if shell is None or not shell.busy.acquire(blocking=False):
+            return self.run(node, command, timeout=timeout)
+        try:
+            exit_code, stdout = shell.ask(command, timeout)
+        except TimeoutError as exc:
+            self._drop_shell(node, shell)
+            raise TransientRemoteError(
+                f"node {node.id} ({node.host}): command did not finish within {timeout:.0f} s"
+            ) from exc
+        except (paramiko.SSHException, OSError, EOFError):
+            self._drop_shell(node, shell)
+            return self.run(node, command, timeout=timeout)
+        finally:
+            shell.busy.release()
+        if exit_code != 0:
+            return self.run(node, command, timeout=timeout)
+        return CommandResult(node.id, command, exit_code, stdout, "")
+
+    def _standing_shell(self, node: Node) -> _StandingShell | None:
+        """The node's standing shell, opened on first use; None when it cannot be (the
+        caller then runs the command the usual way, which reports why)."""
+        with self._lock:
+            shell = self._shells.get(node.id)
+        if shell is not None:
+            return shell
+        try:
+            conn = self._connection(node)
+            conn.open()
+            channel = conn.client.get_transport().open_session()
+            channel.exec_command('exec "${SHELL:-/bin/sh}"')
+        except (paramiko.SSHException, OSError, EOFError, AttributeError):
+            return None
+        shell = _StandingShell(channel)
+        with self._lock:
+            shell = self._shells.setdefault(node.id, shell)
+        return shell
+
+    def _drop_shell(self, node: Node, shell: _StandingShell) -> None:
+        with self._lock:
+            if self._shells.get(node.id) is shell:
+                del self._shells[node.id]
+        shell.close()
+
     def _translate(self, node: Node, exc: BaseException) -> RemoteError:
         """A paramiko or socket error as the transport's error, in an operator's words."""
         port = self._inventory.ssh_port(node)
@@ -260,12 +359,18 @@ class FabricRemote:
     def _drop(self, node: Node) -> None:
         with self._lock:
             conn = self._connections.pop(node.id, None)
+            shell = self._shells.pop(node.id, None)
+        if shell is not None:
+            shell.close()
         if conn is not None:
             conn.close()
 
     def close(self) -> None:
         with self._lock:
             conns, self._connections = list(self._connections.values()), {}
+            shells, self._shells = list(self._shells.values()), {}
+        for shell in shells:
+            shell.close()
         for conn in conns:
             conn.close()
 

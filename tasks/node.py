@@ -56,7 +56,7 @@ def _log_line(line: str) -> None:
 def probe_node(ctx: UpgradeContext, node_id: int) -> NodeState:
     """Which Kafka process runs on the node, on which binary, and where `current` points."""
     node = ctx.node(node_id)
-    result = ctx.remote.run(node, probe_command(node), timeout=30)
+    result = ctx.remote.look(node, probe_command(node))
     if not result.ok:
         raise StepFailed(f"probing node {node_id} failed: {result.describe()}")
     return parse_probe(result.stdout)
@@ -65,7 +65,7 @@ def probe_node(ctx: UpgradeContext, node_id: int) -> NodeState:
 @task(task_run_name="read-config-{node_id}", **RETRIES)
 def read_config(ctx: UpgradeContext, node_id: int) -> dict[str, str]:
     node = ctx.node(node_id)
-    result = ctx.remote.run(node, f"cat {shlex.quote(str(node.config_path))}", timeout=30)
+    result = ctx.remote.look(node, f"cat {shlex.quote(str(node.config_path))}")
     if not result.ok:
         raise StepFailed(
             f"node {node_id}: cannot read {node.config_path}: {result.describe()}; "
@@ -80,7 +80,7 @@ def observe_node(ctx: UpgradeContext, node_id: int, label: str, binary: str) -> 
     trip (``node_commands.look_command``): process, link, server.properties, this
     upgrade's backup, whether ``binary`` is staged; and a broker's registration."""
     node = ctx.node(node_id)
-    result = ctx.remote.run(node, look_command(node, binary), timeout=30)
+    result = ctx.remote.look(node, look_command(node, binary))
     if not result.ok:
         raise StepFailed(f"{label}: looking at the node failed: {result.describe()}")
     look = parse_look(result.stdout)
@@ -218,7 +218,7 @@ def stop_node(ctx: UpgradeContext, node_id: int, label: str) -> float:
         raise StepFailed(f"{label}: the stop command failed: {result.describe()}")
     limit = ctx.inventory.timeouts.stop_s
     while time.monotonic() - started < limit:
-        alive = ctx.remote.run(node, pid_alive_command(pid), timeout=30).stdout.strip()
+        alive = ctx.remote.look(node, pid_alive_command(pid)).stdout.strip()
         if alive == "gone":
             seconds = time.monotonic() - started
             logger.info("%s: pid %s exited after %.1f s", label, pid, seconds)
@@ -255,7 +255,7 @@ def switch_binary(ctx: UpgradeContext, node_id: int, label: str, version: str) -
 @task(task_run_name="start-{label}", **RETRIES)
 def start_node(ctx: UpgradeContext, node_id: int, label: str) -> None:
     node = ctx.node(node_id)
-    state = parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+    state = parse_probe(ctx.remote.look(node, probe_command(node)).stdout)
     if state.process is not None:
         get_run_logger().info("%s: already running as pid %s", label, state.process.pid)
         return

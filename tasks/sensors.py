@@ -28,6 +28,7 @@ from kafka_upgrade.health import (
     Verdict,
     carried_stability,
     cluster_healthy,
+    poll_pause,
     window_clean,
 )
 from kafka_upgrade.kafka_admin import KafkaUnavailable, LagReading
@@ -65,7 +66,9 @@ def _watch(
     ``healthy_at``: the same judge already said ok at that moment (``time.monotonic()``);
     the streak starts there.
 
-    Polls come every ``poll_interval_s``, or as often as the last poll took, if longer.
+    Polls come every ``poll_interval_s``; after a poll whose snapshot took long (a big
+    cluster), the next waits at least as long as that snapshot took, so the cluster and the
+    admin child are never polled flat out. Waiting on SSH (the probes) loads neither.
     """
     logger = get_run_logger()
     health = ctx.inventory.health
@@ -114,7 +117,8 @@ def _watch(
                 f"{what}: not stably healthy within {timeout:.0f} s; last verdict: {reasons}. "
                 "The run stops here and touches no other node; fix the cause and re-run."
             )
-        time.sleep(max(health.poll_interval_s, time.monotonic() - began))
+        took = time.monotonic() - began
+        time.sleep(poll_pause(health.poll_interval_s, took, ctx.reader.last_snapshot_s))
 
 
 def _seen_stable(ctx: UpgradeContext, after: str, since: float | None = None) -> None:
@@ -229,7 +233,7 @@ def _recovered_judge(ctx: UpgradeContext, versions: dict[int, str]) -> Callable[
 
     def probe(node_id: int) -> NodeState:
         node = ctx.node(node_id)
-        return parse_probe(ctx.remote.run(node, probe_command(node), timeout=30).stdout)
+        return parse_probe(ctx.remote.look(node, probe_command(node)).stdout)
 
     def judge() -> Verdict:
         # The SSH probes run while the snapshot is taken: a poll costs the slower of them.
@@ -358,7 +362,7 @@ _LAG_DEADLINE_S = 3.0
 def _look_at_start(ctx: UpgradeContext, node_id: int, label: str, elapsed: float) -> StartLook:
     node = ctx.node(node_id)
     try:
-        probe = ctx.remote.run(node, probe_command(node), timeout=30)
+        probe = ctx.remote.look(node, probe_command(node))
     except TransientRemoteError as exc:  # an unseen poll proves nothing either way
         get_run_logger().warning("%s: cannot look at the node right now (%s)", label, exc)
         return StartLook(elapsed, observed=False)

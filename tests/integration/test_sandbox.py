@@ -20,8 +20,9 @@ import pytest
 from kafka_upgrade import isolated_admin
 from kafka_upgrade.inventory import load_inventory
 from kafka_upgrade.kafka_cli import quorum_from_replication
+from kafka_upgrade.node_commands import probe_command
 from kafka_upgrade.quorum_wire import QuorumWireError, describe_quorum
-from kafka_upgrade.remote import FabricRemote, HostKeyError
+from kafka_upgrade.remote import FabricRemote, HostKeyError, TransientRemoteError
 from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.traffic import consume, create_topic, produce
 from kafka_upgrade.versions import pair_for
@@ -103,6 +104,27 @@ def test_command_runs_on_a_node_through_fabric(sandbox: dict, tmp_path: Path) ->
     )
     with FabricRemote(strict) as remote, pytest.raises(HostKeyError, match="not in"):
         remote.run(node, "true")
+
+
+def test_a_standing_shell_answers_probes_as_a_new_session_does(sandbox: dict) -> None:
+    inventory = load_inventory(sandbox["inventory"])
+    node = inventory.nodes[0]
+    with FabricRemote(inventory) as remote:
+        probe = probe_command(node)
+        assert remote.look(node, probe).stdout == remote.run(node, probe).stdout
+        # One shell answers every look ($$ is the shell's pid, also in its subshells);
+        # every run is a new session.
+        shells = {remote.look(node, "echo $$").stdout for _ in range(3)}
+        assert len(shells) == 1
+        assert len({remote.run(node, "echo $$").stdout for _ in range(3)}) == 3
+        # A failure is run again the usual way, so its stderr comes back too.
+        failed = remote.look(node, "echo out; echo why >&2; exit 3")
+        assert (failed.exit_code, failed.stdout, failed.stderr) == (3, "out\n", "why\n")
+        with pytest.raises(TransientRemoteError, match="did not finish within 1 s"):
+            remote.look(node, "sleep 30", timeout=1)
+        # The hung shell was dropped; a new one answers.
+        assert remote.look(node, "echo $((6 * 7))").stdout == "42\n"
+        assert remote.look(node, "echo $$").stdout not in shells
 
 
 def test_the_quorum_read_over_the_wire_agrees_with_the_tool(sandbox: dict) -> None:

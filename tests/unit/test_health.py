@@ -20,6 +20,7 @@ from kafka_upgrade.health import (
     lag_by_group,
     lag_report,
     node_recovered,
+    poll_pause,
     stable,
     window_clean,
 )
@@ -659,3 +660,17 @@ def test_a_stability_window_counts_only_if_nothing_beside_it_saw_trouble(
     since: float, unhealthy_at: float | None, clean: bool
 ) -> None:
     assert window_clean(since, unhealthy_at) is clean
+
+
+@pytest.mark.parametrize(
+    ("interval", "took", "snapshot_s", "pause"),
+    [
+        (0.25, 0.05, 0.03, 0.20),  # a cheap poll: the rest of the interval
+        (0.25, 0.22, 0.03, 0.03),  # mostly an SSH probe's wait: the snapshot's share only
+        (0.25, 1.10, 1.00, 1.00),  # a big cluster's slow snapshot: never polled flat out
+        (1.00, 0.40, 0.40, 0.60),  # within the interval, the interval rules
+        (0.25, 0.30, 0.00, 0.00),  # a poll that took no snapshot (the probe alone)
+    ],
+)
+def test_poll_pause(interval, took, snapshot_s, pause) -> None:
+    assert poll_pause(interval, took, snapshot_s) == pytest.approx(pause)
