@@ -146,6 +146,8 @@ class _Roll:
         # Backups of server.properties taken in the same spare time, for a next node the
         # look said needs a restart (a copy: it touches no process).
         self._backups: dict[int, PrefectFuture[str]] = {}
+        # broker.rack of every node, from the looks at the phase's start (for the batches).
+        self.racks: dict[int, str | None] = {}
         ctx.lags().warm()  # the first lag read runs beside the first gate: start its child now
 
     def observe(self, node_id: int) -> tuple[NodeObservation, Want, Decision]:
@@ -183,6 +185,8 @@ class _Roll:
         for node in nodes:
             look = looks[node.id]
             look.wait()
+            if look.state.is_completed():
+                self.racks[node.id] = look.result().config.get("broker.rack")
             if look.state.is_completed() and look.result().running:
                 self._ahead[node.id] = look
                 continue
@@ -501,7 +505,7 @@ class _Roll:
             self.ctx.inventory.health.lag_growth_warn,
             unread={*before.unread, *after.unread},
         )
-        (self.logger.info if lag.ok else self.logger.warning)("%s: consumer lag %s", label, lag)
+        (self.logger.info if lag.ok else self.logger.warning)("%s: %s", label, lag)
 
     def _failed_start(self, obs: NodeObservation, backup: str, detail: str) -> None:
         """The new start failed: say so with the node's own words, revert unless opted out."""
@@ -556,7 +560,8 @@ def roll(
     logger = get_run_logger()
     run = _Roll(ctx, phase, binary, wanted_config, revert_failed_start)
     records = run.bring_back_stopped()
-    batches = plan_roll(ctx)
+    every_rack_seen = len(run.racks) == len(ctx.inventory.nodes)
+    batches = plan_roll(ctx, run.racks if every_rack_seen else None)
     run.keep_look_at(batches[0].members[0] if batches else None)
     name = _namer(ctx)
     logger.info(

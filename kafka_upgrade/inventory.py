@@ -251,8 +251,8 @@ class HealthThresholds(_Strict):
         0.25,
         gt=0,
         le=1.0,
-        description="Seconds between health polls (at least as long as the last poll took, so "
-        "a big cluster is never polled flat out).",
+        description="Seconds between health polls (at least as long as the last poll's "
+        "cluster snapshot took, so a big cluster is never polled flat out).",
     )
     stable_checks: int = Field(3, ge=1, description="Consecutive healthy polls required.")
     stable_s: float = Field(

@@ -22,6 +22,7 @@ import secrets
 import shlex
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,11 +138,16 @@ class _StandingShell:
 
     def ask(self, command: str, timeout: float) -> tuple[int, str]:
         marker = f"__kafka_upgrade_done_{secrets.token_hex(8)}"
+        deadline = time.monotonic() + timeout
         self.channel.settimeout(timeout)
         self.channel.sendall(standing_command(command, marker))
         received = b""
         while True:
-            chunk = self.channel.recv(65536)  # socket.timeout when the command hangs
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no answer within {timeout:.0f} s")
+            self.channel.settimeout(left)
+            chunk = self.channel.recv(65536)  # socket.timeout (a TimeoutError) when it hangs
             if not chunk:
                 raise EOFError("the standing shell ended")
             received += chunk
@@ -285,8 +291,10 @@ class FabricRemote:
             return None
         shell = _StandingShell(channel)
         with self._lock:
-            shell = self._shells.setdefault(node.id, shell)
-        return shell
+            kept = self._shells.setdefault(node.id, shell)
+        if kept is not shell:  # another thread opened one meanwhile
+            shell.close()
+        return kept
 
     def _drop_shell(self, node: Node, shell: _StandingShell) -> None:
         with self._lock:
