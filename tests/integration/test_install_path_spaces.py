@@ -99,12 +99,20 @@ def test_generated_scripts_run_from_a_path_with_spaces(version: str, tmp_path: P
     assert started.returncode == 0, started.stderr
     try:
         server_log = logs / "server.log"
-        deadline = time.monotonic() + 120
+        began = time.monotonic()
+        deadline = began + 120
+        seen = False  # -daemon returns before its child has become the JVM
         while time.monotonic() < deadline:
             if server_log.exists() and "Kafka Server started" in server_log.read_text():
                 break
             out = logs / "kafkaServer.out"
-            assert _java_with(config), out.read_text() if out.exists() else "no kafkaServer.out"
+            running = bool(_java_with(config))
+            seen = seen or running
+            if not running and (seen or time.monotonic() - began > 15):
+                pytest.fail(
+                    f"Kafka {version}'s JVM {'exited' if seen else 'never appeared'}: "
+                    + (out.read_text() if out.exists() else "no kafkaServer.out")
+                )
             time.sleep(0.5)
         else:
             pytest.fail(f"Kafka {version} did not start from {home} within 120 s")
