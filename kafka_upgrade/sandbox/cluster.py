@@ -493,9 +493,19 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
                 # the migration they are nodes of the KRaft inventory).
                 added = inventory.migration.controllers if inventory.migration else []
                 deadline = time.monotonic() + timeout
-                for wave in stop_waves([*inventory.nodes, *added]):
+                nodes = [*inventory.nodes, *added]
+                for wave in stop_waves(nodes):
                     _each(stop, [n.id for n in wave])
-                    _wait_stopped(wave, deadline)
+                    _wait_stopped(wave, min(deadline, time.monotonic() + _WAVE_S))
+                hung = [n for n in nodes if _pids_matching(str(n.config_path))]
+                if hung:  # a KRaft voter left alone has no quorum to commit its shutdown
+                    for node in hung:
+                        _signal_matching(str(node.config_path), signal.SIGKILL)
+                    log(
+                        f"killed node(s) {', '.join(str(n.id) for n in hung)}: still in their "
+                        f"controlled shutdown after {_WAVE_S:.0f} s (the last KRaft voter has "
+                        "no quorum left to finish it)"
+                    )
         except Exception as exc:  # noqa: BLE001 - teardown goes on regardless
             log(f"controlled stop over SSH failed ({exc}); stopping processes directly")
             for pid in _pids_matching(f"{root}/", exclude_sshd=True):
@@ -519,13 +529,19 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
     log(f"sandbox {name!r} is down")
 
 
+_WAVE_S = 20.0  # how long `down` waits for one wave of controlled shutdowns
+
+
 def stop_waves(nodes: Sequence[Node]) -> list[list[Node]]:
-    """The order `down` stops nodes in: the brokers first, while the controllers that take
-    their controlled shutdown still run, then the controller-only nodes. (All at once, a
-    KRaft broker waits for a quorum that is gone and is killed a minute later.)"""
-    brokers = [n for n in nodes if n.is_broker]
-    others = [n for n in nodes if not n.is_broker]
-    return [wave for wave in (brokers, others) if wave]
+    """The order `down` stops nodes in: the brokers first, all at once, while the
+    controllers that take their controlled shutdown still run; then combined nodes one at a
+    time, so each shutdown commits through the quorum the others still form; then the
+    controller-only nodes. (All at once, a KRaft broker waits for a quorum that is gone and
+    is killed a minute later.)"""
+    brokers = [n for n in nodes if n.is_broker and not n.is_controller]
+    combined = [[n] for n in nodes if n.is_broker and n.is_controller]
+    controllers = [n for n in nodes if not n.is_broker]
+    return [wave for wave in (brokers, *combined, controllers) if wave]
 
 
 def _wait_stopped(nodes: Sequence[Node], deadline: float) -> None:
