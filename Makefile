@@ -13,10 +13,10 @@ install:
 
 demo:
 	@$(BOOTSTRAP) demo
-	MODE=$(MODE) $(PY) -m kafka_upgrade.demo
+	MODE=$(MODE) $(PY) -m kafka_upgrade.app.demo
 
 serve: install
-	$(PY) -m kafka_upgrade.cli serve $(SERVE_ARGS)
+	$(PY) -m kafka_upgrade.app.cli serve $(SERVE_ARGS)
 
 test:
 	@$(BOOTSTRAP) test

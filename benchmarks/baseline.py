@@ -19,9 +19,9 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kafka_upgrade.admin_worker import AdminWorker, snapshot_to_json
-from kafka_upgrade.health import NAMED_LIMIT, PartitionState, Reason, Verdict
-from kafka_upgrade.kafka_admin import KafkaUnavailable
+from kafka_upgrade.adapters.admin_worker import AdminWorker, snapshot_to_json
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
+from kafka_upgrade.core.health import NAMED_LIMIT, PartitionState, Reason, Verdict
 
 OLD_CHILD_COMMAND = (sys.executable, "-m", "benchmarks.baseline")
 
@@ -406,7 +406,7 @@ def recovered_gate(
 def _serve_old() -> None:
     """The child loop of commit a37339f, its AdminClient replaced by the synthetic cluster."""
     from benchmarks.synthetic import ClusterSpec, FakeAdmin
-    from kafka_upgrade.kafka_admin import SnapshotReader
+    from kafka_upgrade.adapters.kafka_admin import SnapshotReader
 
     spec = ClusterSpec(**json.loads(sys.stdin.readline())["synthetic"])
     reader = SnapshotReader(FakeAdmin(spec))  # type: ignore[arg-type]

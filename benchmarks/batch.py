@@ -52,12 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from deployments.local_run import flush_to_server
-    from deployments.local_server import temporary_server
     from flows.upgrade import phase_1_binaries, rollback_binaries
-    from kafka_upgrade.requests import PhaseRequest, RollbackRequest
+    from kafka_upgrade.app.local_run import flush_to_server
+    from kafka_upgrade.app.local_server import temporary_server
+    from kafka_upgrade.core.requests import PhaseRequest, RollbackRequest
     from kafka_upgrade.sandbox import cluster
-    from kafka_upgrade.traffic import ContinuousTraffic
+    from kafka_upgrade.sandbox.traffic import ContinuousTraffic
 
     inventory = cluster.up(
         NAME, "kraft", version=OLD, nodes=6, controllers=3, racks=3, log=lambda m: None

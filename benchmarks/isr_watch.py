@@ -17,7 +17,7 @@ import time
 
 from confluent_kafka.admin import AdminClient
 
-from kafka_upgrade.isolated_admin import _die_with_parent
+from kafka_upgrade.adapters.isolated_admin import _die_with_parent
 
 
 def sample(admin: AdminClient) -> dict:

@@ -29,8 +29,8 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.measure import figure
-from kafka_upgrade.inventory import Inventory, load_inventory
-from kafka_upgrade.versions import pair_for
+from kafka_upgrade.core.inventory import Inventory, load_inventory
+from kafka_upgrade.core.versions import pair_for
 
 NAME = "bench-ovh"
 ROLL_PHASE = "phase-1-binaries"
@@ -106,10 +106,10 @@ class Watcher:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from deployments.local_run import run_upgrade
-    from deployments.local_server import server_for_run
+    from kafka_upgrade.app.local_run import run_upgrade
+    from kafka_upgrade.app.local_server import server_for_run
     from kafka_upgrade.sandbox import cluster
-    from kafka_upgrade.traffic import ContinuousTraffic
+    from kafka_upgrade.sandbox.traffic import ContinuousTraffic
 
     args = list(argv or [])
     stable_s = float(args[args.index("--stable-s") + 1]) if "--stable-s" in args else None

@@ -27,8 +27,8 @@ MODES = ("zk", "kraft")
 
 def plan_once(brokers: int, mode: str) -> tuple[int, int, float]:
     """One plan, as the flow makes it; returns (nodes, markdown characters, order seconds)."""
-    from kafka_upgrade.order import NodeRef, roll_order
-    from kafka_upgrade.phase_plan import roll_plan
+    from kafka_upgrade.core.order import NodeRef, roll_order
+    from kafka_upgrade.core.phase_plan import roll_plan
 
     refs = [NodeRef(i, frozenset({"broker"})) for i in range(1, brokers + 1)]
     if mode == "kraft":

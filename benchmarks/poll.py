@@ -10,7 +10,7 @@ recovered gate of the broker being rolled (a sensor asks one of these).
   (``benchmarks.baseline``): every partition built in the child, shipped as
   one JSON line, rebuilt in the parent, one scan of all of them per rule;
 - new: ``AdminWorker.snapshot()`` (only the partitions out of line cross the
-  pipe) and the verdicts of ``kafka_upgrade.health`` / ``roll_plan``.
+  pipe) and the verdicts of ``kafka_upgrade.core.health`` / ``roll_plan``.
 
 Clusters: 12 / 100 / 1,000 brokers with 5k / 50k / 200k partitions, RF 3,
 min.insync.replicas 2; scenarios "healthy" and "broker-down" (the headline:
@@ -51,8 +51,8 @@ def _poll(path: str, worker: Any, spec: Any, expected: Sequence[int]) -> tuple[A
             baseline.restart_gate(spec.next_node, old, expected),
             baseline.recovered_gate(spec.focus, VERSION, VERSION, old, expected),
         )
-    from kafka_upgrade.health import cluster_healthy
-    from kafka_upgrade.roll_plan import recovered_gate, restart_gate
+    from kafka_upgrade.core.health import cluster_healthy
+    from kafka_upgrade.core.roll_plan import recovered_gate, restart_gate
 
     snap = worker.snapshot()
     return (
@@ -77,7 +77,7 @@ def _fingerprint(verdicts: Sequence[Any]) -> str:
 def measure_case(path: str, brokers: int, partitions: int, scenario: str, polls: int) -> dict:
     """One case in this (fresh) process: warm-up poll, then ``polls`` timed polls."""
     from benchmarks.synthetic import CHILD_COMMAND, ClusterSpec, spec_to_config
-    from kafka_upgrade.admin_worker import AdminWorker
+    from kafka_upgrade.adapters.admin_worker import AdminWorker
 
     spec = ClusterSpec(brokers, partitions, scenario=scenario)
     expected = spec.broker_ids

@@ -6,7 +6,7 @@ wrong with it right now); ``metadata(spec)`` builds the answer a real
 ``FakeAdmin`` answers the two requests a health poll makes (Metadata and topic
 configs). ``python -m benchmarks.synthetic`` is a drop-in admin child: it reads
 a spec where the real child reads its client config, then runs
-``kafka_upgrade.admin_worker.serve``, so what a benchmark measures is the real
+``kafka_upgrade.adapters.admin_worker.serve``, so what a benchmark measures is the real
 reader, encoding, decoding and verdict code, with no Kafka.
 
 The Metadata answer is built once when the child starts and served on every
@@ -160,7 +160,7 @@ def spec_to_config(spec: ClusterSpec) -> dict[str, Any]:
 
 
 def _serve() -> None:
-    from kafka_upgrade.admin_worker import serve
+    from kafka_upgrade.adapters.admin_worker import serve
 
     spec = ClusterSpec(**json.loads(sys.stdin.readline())["synthetic"])
     serve(FakeAdmin(spec), sys.stdin, sys.stdout)

@@ -27,7 +27,8 @@ from pathlib import Path
 import httpx
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.local_server import (
+from deployments.register import CHECKOUT, POOL, register
+from kafka_upgrade.app.local_server import (
     PrefectServer,
     ServerError,
     _die_with_parent,
@@ -35,8 +36,7 @@ from deployments.local_server import (
     prefect_command,
     prefect_server,
 )
-from deployments.register import CHECKOUT, POOL, register
-from kafka_upgrade.process_id import alive, descendants
+from kafka_upgrade.app.process_id import alive, descendants
 
 Say = Callable[[str], None]
 WEBHOOK_ENV = "KAFKA_UPGRADE_NOTIFY_WEBHOOK"

@@ -24,9 +24,9 @@ from pydantic import Field
 
 from flows.finalize import plan_now
 from flows.roll import batch_view, plan_roll
-from kafka_upgrade.inventory import Inventory
-from kafka_upgrade.phase_plan import PhasePlan, roll_plan
-from kafka_upgrade.plan import phase2_config
+from kafka_upgrade.core.inventory import Inventory
+from kafka_upgrade.core.phase_plan import PhasePlan, roll_plan
+from kafka_upgrade.core.plan import phase2_config
 from tasks.context import UpgradeContext, node_label
 from tasks.node import read_config
 

@@ -27,7 +27,7 @@ from prefect.context import get_run_context
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.variables import Variable
 
-from kafka_upgrade.errors import ClusterBusy
+from kafka_upgrade.core.errors import ClusterBusy
 
 LEASE_S = 300.0  # a crashed holder's slot frees itself after this long
 _SLICE_S = 10.0  # how often a waiting run says again whom it waits for

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kafka_upgrade.errors import BadInput, StepFailed
-from kafka_upgrade.health import Verdict
-from kafka_upgrade.inventory import Inventory, InventoryError, load_inventory
-from kafka_upgrade.requests import ClusterNotFound, resolve_cluster
+from kafka_upgrade.core.errors import BadInput, StepFailed
+from kafka_upgrade.core.health import Verdict
+from kafka_upgrade.core.inventory import Inventory, InventoryError, load_inventory
+from kafka_upgrade.core.requests import ClusterNotFound, resolve_cluster
 from tasks.context import StepRecord, UpgradeContext
 from tasks.node import probe_node
 

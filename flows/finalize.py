@@ -23,12 +23,12 @@ from prefect import flow, get_run_logger
 
 from flows.cluster_lock import hold_cluster
 from flows.common import as_values, load_for, require, running_versions, total_steps
-from kafka_upgrade.errors import BadInput, StepFailed
-from kafka_upgrade.kafka_cli import parse_features_describe
-from kafka_upgrade.phase_plan import PhasePlan, finalize_plan, parse_version_mapping
-from kafka_upgrade.plan import all_on_binary, can_finalize, finalize_args, finalized_at
-from kafka_upgrade.requests import PhaseRequest
-from kafka_upgrade.upgrade_path import release_of
+from kafka_upgrade.core.errors import BadInput, StepFailed
+from kafka_upgrade.core.kafka_cli import parse_features_describe
+from kafka_upgrade.core.phase_plan import PhasePlan, finalize_plan, parse_version_mapping
+from kafka_upgrade.core.plan import all_on_binary, can_finalize, finalize_args, finalized_at
+from kafka_upgrade.core.requests import PhaseRequest
+from kafka_upgrade.core.upgrade_path import release_of
 from tasks.context import StepRecord, UpgradeContext, shared_context
 from tasks.kafka_tools import run_tool
 from tasks.progress import tracking

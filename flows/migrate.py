@@ -20,7 +20,7 @@ around them, and ``revert-migration``.
       report
 
 Each phase reads where the migration stands from the nodes' own configs
-(``kafka_upgrade.migration.cluster_phase``), so a re-run resumes; the rolls skip
+(``kafka_upgrade.core.migration.cluster_phase``), so a re-run resumes; the rolls skip
 nodes already done. ``revert-migration`` undoes everything before the last phase,
 following the Apache procedure.
 """
@@ -40,9 +40,9 @@ from flows.approval import ask
 from flows.cluster_lock import hold_cluster
 from flows.common import as_values, require, running_versions
 from flows.roll import roll
-from kafka_upgrade.errors import BadInput, StepFailed
-from kafka_upgrade.inventory import Inventory, InventoryError, load_inventory
-from kafka_upgrade.migration import (
+from kafka_upgrade.core.errors import BadInput, StepFailed
+from kafka_upgrade.core.inventory import Inventory, InventoryError, load_inventory
+from kafka_upgrade.core.migration import (
     BrokerPhase,
     ClusterPhase,
     ControllerPhase,
@@ -63,7 +63,7 @@ from kafka_upgrade.migration import (
     ready_to_migrate,
     revert_allowed,
 )
-from kafka_upgrade.requests import ClusterNotFound, MigrationRequest, resolve_cluster
+from kafka_upgrade.core.requests import ClusterNotFound, MigrationRequest, resolve_cluster
 from tasks.context import StepRecord, UpgradeContext, node_label
 from tasks.migration import (
     controllers,

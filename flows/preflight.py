@@ -1,6 +1,6 @@
 """Preflight: refuse before anything is touched, or (report only) say what would be refused.
 
-In order (the rules are pure, in ``kafka_upgrade.preflight_checks``; the facts
+In order (the rules are pure, in ``kafka_upgrade.core.preflight_checks``; the facts
 come from ``tasks.facts`` and ``tasks.node``):
 
 1. The upgrade path, with the finalized metadata.version (KRaft).
@@ -30,12 +30,12 @@ from prefect import get_run_logger
 from prefect.context import FlowRunContext
 
 from flows.common import each_node
-from kafka_upgrade.errors import BadInput, StepFailed
-from kafka_upgrade.health import cluster_healthy
-from kafka_upgrade.kafka_admin import KafkaUnavailable
-from kafka_upgrade.kafka_cli import parse_features_describe
-from kafka_upgrade.plan import pin_conflicts
-from kafka_upgrade.preflight_checks import (
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
+from kafka_upgrade.core.errors import BadInput, StepFailed
+from kafka_upgrade.core.health import cluster_healthy
+from kafka_upgrade.core.kafka_cli import parse_features_describe
+from kafka_upgrade.core.plan import pin_conflicts
+from kafka_upgrade.core.preflight_checks import (
     DEPRECATED_METRIC_SINCE,
     Finding,
     JavaFact,
@@ -53,8 +53,8 @@ from kafka_upgrade.preflight_checks import (
     unavailable_topic_findings,
     warning,
 )
-from kafka_upgrade.roll_plan import NodeObservation, NodeState, Want, node_state
-from kafka_upgrade.upgrade_path import check_upgrade_path, parse_version
+from kafka_upgrade.core.roll_plan import NodeObservation, NodeState, Want, node_state
+from kafka_upgrade.core.upgrade_path import check_upgrade_path, parse_version
 from tasks.context import UpgradeContext, node_label
 from tasks.facts import cluster_snapshot, deprecated_requests, java_version
 from tasks.kafka_tools import run_tool

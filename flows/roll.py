@@ -1,11 +1,11 @@
 """The rolling restart every phase shares, driven by the roll plan's tables.
 
 1. Look at every node first (``observe-<node>``) and decide
-   (``kafka_upgrade.roll_plan``): a node a dead run left stopped is started
+   (``kafka_upgrade.core.roll_plan``): a node a dead run left stopped is started
    first, on the version its ``current`` link points to, and waited healthy;
    a node stopped for reasons nothing explains, or one that cannot be probed,
    stops the run before anything is touched.
-2. Then, one node at a time in the order ``kafka_upgrade.order.roll_order``
+2. Then, one node at a time in the order ``kafka_upgrade.core.order.roll_order``
    decides (ZooKeeper: brokers by id, the active controller last; KRaft:
    controllers first with the quorum leader last, then brokers), observe it
    (one SSH look: ``observe-<node>``) and act on the decision:
@@ -28,7 +28,7 @@
      gate comes after all of them.
 
 3. With ``max_parallel`` N > 1 (inventory or run request), the order is cut
-   into batches (``kafka_upgrade.batches.plan_batches``: up to N brokers that
+   into batches (``kafka_upgrade.core.batches.plan_batches``: up to N brokers that
    share no partition, one rack first; controllers and the active controller
    always alone). A batch of one is step 2 exactly. A bigger batch: every
    member is observed and decided as in step 2 (done members are skipped);
@@ -55,12 +55,12 @@ from prefect import get_run_logger
 from prefect.futures import PrefectFuture
 
 from flows.common import each_node
-from kafka_upgrade.batches import Batch, plan_batches
-from kafka_upgrade.errors import StepFailed
-from kafka_upgrade.health import lag_report
-from kafka_upgrade.kafka_admin import LagReading
-from kafka_upgrade.order import NodeRef, roll_order
-from kafka_upgrade.roll_plan import Action, Decision, NodeObservation, Want, decide
+from kafka_upgrade.adapters.kafka_admin import LagReading
+from kafka_upgrade.core.batches import Batch, plan_batches
+from kafka_upgrade.core.errors import StepFailed
+from kafka_upgrade.core.health import lag_report
+from kafka_upgrade.core.order import NodeRef, roll_order
+from kafka_upgrade.core.roll_plan import Action, Decision, NodeObservation, Want, decide
 from tasks.context import StepRecord, UpgradeContext, node_label
 from tasks.node import (
     backup_config,

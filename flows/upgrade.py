@@ -30,17 +30,17 @@ from flows.finalize import finalize_metadata_version
 from flows.preflight import enforce, inspect_cluster
 from flows.roll import roll
 from flows.upgrade_plan import plan_for
-from kafka_upgrade.errors import BadInput, StepFailed
-from kafka_upgrade.inventory import Inventory
-from kafka_upgrade.kafka_cli import parse_features_describe
-from kafka_upgrade.plan import (
+from kafka_upgrade.core.errors import BadInput, StepFailed
+from kafka_upgrade.core.inventory import Inventory
+from kafka_upgrade.core.kafka_cli import parse_features_describe
+from kafka_upgrade.core.plan import (
     all_on_binary,
     finalized_at,
     phase1_config,
     phase2_config,
     protocol_still_pinned,
 )
-from kafka_upgrade.requests import PhaseRequest, RollbackRequest, UpgradeRequest
+from kafka_upgrade.core.requests import PhaseRequest, RollbackRequest, UpgradeRequest
 from tasks.context import StepRecord, UpgradeContext, shared_context
 from tasks.kafka_tools import run_tool
 from tasks.node import read_config

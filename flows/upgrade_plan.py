@@ -15,12 +15,12 @@ from collections.abc import Collection
 from flows.finalize import plan_now
 from flows.preflight import inspect_cluster
 from flows.roll import batch_view, plan_roll
-from kafka_upgrade.inventory import Inventory
-from kafka_upgrade.kafka_cli import parse_features_describe
-from kafka_upgrade.phase_plan import PhasePlan, UpgradePlan, roll_plan
-from kafka_upgrade.plan import phase1_config, phase2_config
-from kafka_upgrade.preflight_checks import PreflightReport
-from kafka_upgrade.upgrade_path import check_upgrade_path
+from kafka_upgrade.core.inventory import Inventory
+from kafka_upgrade.core.kafka_cli import parse_features_describe
+from kafka_upgrade.core.phase_plan import PhasePlan, UpgradePlan, roll_plan
+from kafka_upgrade.core.plan import phase1_config, phase2_config
+from kafka_upgrade.core.preflight_checks import PreflightReport
+from kafka_upgrade.core.upgrade_path import check_upgrade_path
 from tasks.context import UpgradeContext, node_label
 from tasks.kafka_tools import run_tool
 from tasks.node import read_config

@@ -13,11 +13,11 @@ from typing import Any
 from prefect.exceptions import UnfinishedRun
 from pydantic import SecretStr
 
-from kafka_upgrade.admin_worker import AdminWorker
-from kafka_upgrade.health import SeenStable
-from kafka_upgrade.inventory import Inventory, Node
-from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
-from kafka_upgrade.remote import FabricRemote, Remote, TransientRemoteError
+from kafka_upgrade.adapters.admin_worker import AdminWorker
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable, client_config
+from kafka_upgrade.adapters.remote import FabricRemote, Remote, TransientRemoteError
+from kafka_upgrade.core.health import SeenStable
+from kafka_upgrade.core.inventory import Inventory, Node
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Each task only reads: which Java a node would start Kafka with, what the
 broker's deprecated-requests MBean says, what the cluster's topics look like.
-The checks that judge these facts are pure (``kafka_upgrade.preflight_checks``).
+The checks that judge these facts are pure (``kafka_upgrade.core.preflight_checks``).
 An SSH drop or a cluster that does not answer is retried like every node task;
 a JMX port that cannot be read is a fact (the check could not run), not an error.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from prefect import task
 
-from kafka_upgrade.errors import StepFailed
-from kafka_upgrade.health import ClusterSnapshot
-from kafka_upgrade.preflight_checks import (
+from kafka_upgrade.core.errors import StepFailed
+from kafka_upgrade.core.health import ClusterSnapshot
+from kafka_upgrade.core.preflight_checks import (
     JavaFact,
     OldClientProbe,
     deprecated_requests_command,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kafka_upgrade.errors import StepFailed
-from kafka_upgrade.inventory import Node
-from kafka_upgrade.remote import TransientRemoteError, node_env, quote_command
+from kafka_upgrade.adapters.remote import TransientRemoteError
+from kafka_upgrade.core.errors import StepFailed
+from kafka_upgrade.core.inventory import Node
+from kafka_upgrade.core.shell import node_env, quote_command
 from tasks.context import UpgradeContext
 
 

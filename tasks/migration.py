@@ -13,15 +13,15 @@ import shlex
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from kafka_upgrade.errors import StepFailed
-from kafka_upgrade.health import Reason, Verdict
-from kafka_upgrade.inventory import ControllerToAdd, Inventory, Node
-from kafka_upgrade.kafka_admin import KafkaUnavailable
-from kafka_upgrade.kafka_cli import quorum_from_replication
-from kafka_upgrade.migration import COMPLETED_LOG_LINE, parse_zk_cluster_id, quorum_formed
-from kafka_upgrade.node_commands import backup_path
-from kafka_upgrade.properties import read_properties
-from kafka_upgrade.remote import node_env, quote_command
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
+from kafka_upgrade.core.errors import StepFailed
+from kafka_upgrade.core.health import Reason, Verdict
+from kafka_upgrade.core.inventory import ControllerToAdd, Inventory, Node
+from kafka_upgrade.core.kafka_cli import quorum_from_replication
+from kafka_upgrade.core.migration import COMPLETED_LOG_LINE, parse_zk_cluster_id, quorum_formed
+from kafka_upgrade.core.node_commands import backup_path
+from kafka_upgrade.core.properties import read_properties
+from kafka_upgrade.core.shell import node_env, quote_command
 from tasks.context import UpgradeContext
 from tasks.kafka_tools import run_tool
 from tasks.node import RETRIES

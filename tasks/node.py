@@ -15,10 +15,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from kafka_upgrade.errors import StepFailed
-from kafka_upgrade.inventory import Node
-from kafka_upgrade.kafka_admin import KafkaUnavailable
-from kafka_upgrade.node_commands import (
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
+from kafka_upgrade.core.errors import StepFailed
+from kafka_upgrade.core.inventory import Node
+from kafka_upgrade.core.node_commands import (
     STOPPING,
     NodeState,
     backup_path,
@@ -35,8 +35,8 @@ from kafka_upgrade.node_commands import (
     start_command,
     switch_binary_command,
 )
-from kafka_upgrade.properties import apply_properties, read_properties
-from kafka_upgrade.roll_plan import NodeObservation, registration
+from kafka_upgrade.core.properties import apply_properties, read_properties
+from kafka_upgrade.core.roll_plan import NodeObservation, registration
 from tasks.context import UpgradeContext, retry_transient_only
 
 RETRIES = {

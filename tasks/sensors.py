@@ -1,7 +1,7 @@
 """Health sensors: tasks that watch the cluster until a verdict holds, stably.
 
 They observe (a fresh snapshot every poll, at one second or faster) and ask
-the pure verdicts in ``kafka_upgrade.health`` what the snapshot means. A
+the pure verdicts in ``kafka_upgrade.core.health`` what the snapshot means. A
 refusal is logged with its reasons whenever the reasons change, so the run log
 says in plain words what the upgrade is waiting for. If the verdict does not
 hold stably within the inventory's timeout, the sensor fails and the run stops:
@@ -18,9 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from kafka_upgrade.admin_worker import AdminChildDied
-from kafka_upgrade.errors import StepFailed, UnsafeNow
-from kafka_upgrade.health import (
+from kafka_upgrade.adapters.admin_worker import AdminChildDied
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable, LagReading
+from kafka_upgrade.adapters.quorum_wire import QuorumWireError, describe_quorum
+from kafka_upgrade.adapters.remote import TransientRemoteError
+from kafka_upgrade.core.errors import StepFailed, UnsafeNow
+from kafka_upgrade.core.health import (
     ClusterSnapshot,
     QuorumStatus,
     SeenStable,
@@ -31,12 +34,9 @@ from kafka_upgrade.health import (
     poll_pause,
     window_clean,
 )
-from kafka_upgrade.kafka_admin import KafkaUnavailable, LagReading
-from kafka_upgrade.kafka_cli import quorum_from_replication
-from kafka_upgrade.node_commands import NodeState, parse_probe, probe_command
-from kafka_upgrade.quorum_wire import QuorumWireError, describe_quorum
-from kafka_upgrade.remote import TransientRemoteError
-from kafka_upgrade.roll_plan import (
+from kafka_upgrade.core.kafka_cli import quorum_from_replication
+from kafka_upgrade.core.node_commands import NodeState, parse_probe, probe_command
+from kafka_upgrade.core.roll_plan import (
     GateLimits,
     StartLook,
     StartOutcome,

@@ -29,19 +29,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kafka_upgrade import dist, isolated_admin
-from kafka_upgrade.inventory import Inventory, Node, load_inventory
-from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
-from kafka_upgrade.migration import kraft_inventory_path
-from kafka_upgrade.node_commands import (
+from kafka_upgrade.adapters import isolated_admin
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable, client_config
+from kafka_upgrade.adapters.remote import FabricRemote
+from kafka_upgrade.app.process_id import ProcessId, is_current, is_running
+from kafka_upgrade.core.inventory import Inventory, Node, load_inventory
+from kafka_upgrade.core.migration import kraft_inventory_path
+from kafka_upgrade.core.node_commands import (
     parse_probe,
     probe_command,
     start_command,
     stop_command,
 )
-from kafka_upgrade.process_id import ProcessId, is_current, is_running
-from kafka_upgrade.remote import FabricRemote, node_env, quote_command
-from kafka_upgrade.sandbox import ownership, sshd
+from kafka_upgrade.core.shell import node_env, quote_command
+from kafka_upgrade.core.versions import Mode, pair_for
+from kafka_upgrade.sandbox import dist, ownership, sshd
 from kafka_upgrade.sandbox.layout import (
     CONTROLLER_PORT,
     SANDBOX_JVM_ENV,
@@ -54,7 +56,6 @@ from kafka_upgrade.sandbox.layout import (
     server_properties,
     zookeeper_properties,
 )
-from kafka_upgrade.versions import Mode, pair_for
 
 Log = Callable[[str], None]
 

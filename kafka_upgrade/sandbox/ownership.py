@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kafka_upgrade.process_id import ProcessId
+from kafka_upgrade.app.process_id import ProcessId
 
 Phase = Literal["starting", "up"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "kafka_upgrade.cli"]
+CLI = [sys.executable, "-m", "kafka_upgrade.app.cli"]
 
 
 def require_tools() -> None:

@@ -36,9 +36,9 @@ from prefect.client.schemas.objects import Log, TaskRun
 from prefect.client.schemas.sorting import FlowRunSort, LogSort, TaskRunSort
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.local_run import RunOutcome, run_upgrade
-from deployments.local_server import PrefectServer
-from kafka_upgrade.inventory import Inventory, load_inventory
+from kafka_upgrade.app.local_run import RunOutcome, run_upgrade
+from kafka_upgrade.app.local_server import PrefectServer
+from kafka_upgrade.core.inventory import Inventory, load_inventory
 from kafka_upgrade.sandbox import cluster, sshd
 from tests.integration.conftest import cli
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from deployments.local_server import _free_port
-from kafka_upgrade.process_id import alive, descendants
+from kafka_upgrade.app.local_server import _free_port
+from kafka_upgrade.app.process_id import alive, descendants
 
 READY = re.compile(r"^ready: ui=(\S+) api=(\S+)$")
 
@@ -141,7 +141,7 @@ def serve(
         [
             sys.executable,
             "-m",
-            "kafka_upgrade.cli",
+            "kafka_upgrade.app.cli",
             "serve",
             "--home",
             str(home),

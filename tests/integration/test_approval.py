@@ -16,9 +16,9 @@ from prefect import flow
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.approval import ApprovalError, decide, wait_until_paused
-from deployments.local_run import flush_to_server
-from deployments.local_server import PrefectServer, temporary_server
 from flows.approval import ask
+from kafka_upgrade.app.local_run import flush_to_server
+from kafka_upgrade.app.local_server import PrefectServer, temporary_server
 
 pytestmark = pytest.mark.integration
 

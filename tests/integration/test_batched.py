@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_upgrade.inventory import Inventory, load_inventory
+from kafka_upgrade.core.inventory import Inventory, load_inventory
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.traffic import ContinuousTraffic
+from kafka_upgrade.sandbox.traffic import ContinuousTraffic
 from tests.integration.conftest import cli, require_tools
 
 pytestmark = pytest.mark.integration

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from deployments.local_run import run_upgrade
-from deployments.local_server import PrefectServer, temporary_server
-from kafka_upgrade.inventory import Inventory, load_inventory
+from kafka_upgrade.app.local_run import run_upgrade
+from kafka_upgrade.app.local_server import PrefectServer, temporary_server
+from kafka_upgrade.core.inventory import Inventory, load_inventory
+from kafka_upgrade.core.versions import KRAFT_PAIR
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.traffic import ContinuousTraffic
-from kafka_upgrade.versions import KRAFT_PAIR
+from kafka_upgrade.sandbox.traffic import ContinuousTraffic
 from tests.integration.conftest import cli, require_tools
 from tests.integration.faults import node_pids
 
@@ -60,7 +60,7 @@ def test_a_killed_orchestrator_resumes_with_the_same_command() -> None:
     command = [
         sys.executable,
         "-m",
-        "kafka_upgrade.cli",
+        "kafka_upgrade.app.cli",
         "run",
         "--inventory",
         path,

@@ -26,10 +26,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from deployments.local_server import PrefectServer, temporary_server
-from kafka_upgrade.node_commands import start_command
-from kafka_upgrade.remote import FabricRemote
-from kafka_upgrade.versions import KRAFT_PAIR
+from kafka_upgrade.adapters.remote import FabricRemote
+from kafka_upgrade.app.local_server import PrefectServer, temporary_server
+from kafka_upgrade.core.node_commands import start_command
+from kafka_upgrade.core.versions import KRAFT_PAIR
 from tests.integration.conftest import require_tools
 from tests.integration.faults import (
     BackgroundUpgrade,

@@ -107,7 +107,7 @@ def test_make_demo_installs_uv_and_the_venv_itself(tmp_path: Path) -> None:
     assert "Traceback" not in out
     assert (home / ".local" / "bin" / "uv").exists()
     version = subprocess.run(
-        [str(repo / ".venv" / "bin" / "python"), "-m", "kafka_upgrade.cli", "--version"],
+        [str(repo / ".venv" / "bin" / "python"), "-m", "kafka_upgrade.app.cli", "--version"],
         capture_output=True,
         text=True,
         env=env,

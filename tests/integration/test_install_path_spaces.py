@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_upgrade import dist
+from kafka_upgrade.core.versions import KRAFT_PAIR
+from kafka_upgrade.sandbox import dist
 from kafka_upgrade.sandbox.layout import SANDBOX_JVM_ENV
-from kafka_upgrade.versions import KRAFT_PAIR
 from tests.integration.conftest import require_tools
 
 pytestmark = pytest.mark.integration

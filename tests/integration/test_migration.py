@@ -26,17 +26,17 @@ import pytest
 import yaml
 
 from deployments.approval import ApprovalError, decide, wait_until_paused
-from deployments.local_run import RunOutcome, run_migration
-from deployments.local_server import PrefectServer, temporary_server
-from kafka_upgrade import isolated_admin
-from kafka_upgrade.inventory import Inventory, load_inventory
-from kafka_upgrade.kafka_admin import client_config
-from kafka_upgrade.migration import BrokerPhase, broker_phase, kraft_inventory_path
-from kafka_upgrade.node_commands import parse_probe, probe_command
-from kafka_upgrade.properties import read_properties
-from kafka_upgrade.remote import FabricRemote
+from kafka_upgrade.adapters import isolated_admin
+from kafka_upgrade.adapters.kafka_admin import client_config
+from kafka_upgrade.adapters.remote import FabricRemote
+from kafka_upgrade.app.local_run import RunOutcome, run_migration
+from kafka_upgrade.app.local_server import PrefectServer, temporary_server
+from kafka_upgrade.core.inventory import Inventory, load_inventory
+from kafka_upgrade.core.migration import BrokerPhase, broker_phase, kraft_inventory_path
+from kafka_upgrade.core.node_commands import parse_probe, probe_command
+from kafka_upgrade.core.properties import read_properties
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.traffic import ContinuousTraffic, TrafficReport
+from kafka_upgrade.sandbox.traffic import ContinuousTraffic, TrafficReport
 from tests.integration.conftest import cli, require_tools
 
 pytestmark = pytest.mark.integration
@@ -235,7 +235,7 @@ def test_revert_after_brokers_moved_to_kraft(
     with FabricRemote(backward) as remote:
         for c in backward.migration.controllers:
             assert not parse_probe(remote.run(c, probe_command(c)).stdout).running, c.id
-    from kafka_upgrade.admin_worker import AdminWorker
+    from kafka_upgrade.adapters.admin_worker import AdminWorker
 
     reader = AdminWorker(client_config(backward))
     try:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_upgrade.inventory import Inventory, load_inventory
+from kafka_upgrade.core.inventory import Inventory, load_inventory
+from kafka_upgrade.core.versions import pair_for
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.versions import pair_for
 from tests.integration.conftest import cli, require_tools
 
 pytestmark = pytest.mark.integration

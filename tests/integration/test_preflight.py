@@ -26,20 +26,20 @@ import pytest
 from prefect import flow
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.local_run import flush_to_server, run_upgrade
-from deployments.local_server import PrefectServer, temporary_server
 from flows.preflight import preflight
-from kafka_upgrade.errors import BadInput
-from kafka_upgrade.inventory import Inventory, load_inventory
-from kafka_upgrade.preflight_checks import (
+from kafka_upgrade.adapters.remote import FabricRemote
+from kafka_upgrade.app.local_run import flush_to_server, run_upgrade
+from kafka_upgrade.app.local_server import PrefectServer, temporary_server
+from kafka_upgrade.core.errors import BadInput
+from kafka_upgrade.core.inventory import Inventory, load_inventory
+from kafka_upgrade.core.preflight_checks import (
     deprecated_requests_command,
     jmx_port,
     node_subject,
     parse_deprecated_requests,
 )
-from kafka_upgrade.remote import FabricRemote
+from kafka_upgrade.core.versions import KRAFT_PAIR
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.versions import KRAFT_PAIR
 from tasks.context import UpgradeContext
 from tests.integration.conftest import require_tools
 

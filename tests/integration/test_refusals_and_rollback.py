@@ -16,15 +16,15 @@ from collections.abc import Iterator
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.local_run import flush_to_server, run_upgrade
-from deployments.local_server import PrefectServer, temporary_server
 from flows.upgrade import phase_1_binaries, rollback_binaries
-from kafka_upgrade.inventory import Inventory, load_inventory
-from kafka_upgrade.properties import read_properties
-from kafka_upgrade.remote import FabricRemote
-from kafka_upgrade.requests import PhaseRequest, RollbackRequest
+from kafka_upgrade.adapters.remote import FabricRemote
+from kafka_upgrade.app.local_run import flush_to_server, run_upgrade
+from kafka_upgrade.app.local_server import PrefectServer, temporary_server
+from kafka_upgrade.core.inventory import Inventory, load_inventory
+from kafka_upgrade.core.properties import read_properties
+from kafka_upgrade.core.requests import PhaseRequest, RollbackRequest
+from kafka_upgrade.core.versions import ZK_PAIR
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.versions import ZK_PAIR
 from tests.integration.conftest import require_tools
 
 pytestmark = pytest.mark.integration

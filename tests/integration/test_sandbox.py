@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from kafka_upgrade import isolated_admin
-from kafka_upgrade.inventory import load_inventory
-from kafka_upgrade.kafka_cli import quorum_from_replication
-from kafka_upgrade.node_commands import probe_command
-from kafka_upgrade.quorum_wire import QuorumWireError, describe_quorum
-from kafka_upgrade.remote import FabricRemote, HostKeyError, TransientRemoteError
+from kafka_upgrade.adapters import isolated_admin
+from kafka_upgrade.adapters.quorum_wire import QuorumWireError, describe_quorum
+from kafka_upgrade.adapters.remote import FabricRemote, HostKeyError, TransientRemoteError
+from kafka_upgrade.core.inventory import load_inventory
+from kafka_upgrade.core.kafka_cli import quorum_from_replication
+from kafka_upgrade.core.node_commands import probe_command
+from kafka_upgrade.core.versions import pair_for
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.traffic import consume, create_topic, produce
-from kafka_upgrade.versions import pair_for
+from kafka_upgrade.sandbox.traffic import consume, create_topic, produce
 from tasks.kafka_tools import tool_command
 from tests.integration.conftest import cli, require_tools, sandbox_status
 

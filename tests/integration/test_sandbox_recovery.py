@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from kafka_upgrade.isolated_admin import CHILD_MODULE
-from kafka_upgrade.process_id import descendants, is_running, observe
+from kafka_upgrade.adapters.isolated_admin import CHILD_MODULE
+from kafka_upgrade.app.process_id import descendants, is_running, observe
+from kafka_upgrade.core.versions import pair_for
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.versions import pair_for
 from tests.integration.conftest import CLI, cli, require_tools, sandbox_status
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from deployments.local_server import prefect_command
 from deployments.service import online_workers, stop_tree
+from kafka_upgrade.app.local_server import prefect_command
 from kafka_upgrade.sandbox import cluster
 from tests.integration.conftest import cli, require_tools, sandbox_status
 from tests.integration.postgres import throwaway_postgres

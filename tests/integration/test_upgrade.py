@@ -26,18 +26,18 @@ import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.approval import decide, wait_until_paused
-from deployments.local_run import RunOutcome, flush_to_server, run_upgrade
-from deployments.local_server import PrefectServer, temporary_server
-from kafka_upgrade import isolated_admin
-from kafka_upgrade.inventory import Inventory, load_inventory
-from kafka_upgrade.kafka_cli import parse_features_describe
-from kafka_upgrade.properties import read_properties
-from kafka_upgrade.remote import FabricRemote
-from kafka_upgrade.requests import PhaseRequest
+from kafka_upgrade.adapters import isolated_admin
+from kafka_upgrade.adapters.remote import FabricRemote
+from kafka_upgrade.app.local_run import RunOutcome, flush_to_server, run_upgrade
+from kafka_upgrade.app.local_server import PrefectServer, temporary_server
+from kafka_upgrade.core.inventory import Inventory, load_inventory
+from kafka_upgrade.core.kafka_cli import parse_features_describe
+from kafka_upgrade.core.properties import read_properties
+from kafka_upgrade.core.requests import PhaseRequest
+from kafka_upgrade.core.upgrade_path import release_of
+from kafka_upgrade.core.versions import pair_for
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.traffic import ContinuousTraffic
-from kafka_upgrade.upgrade_path import release_of
-from kafka_upgrade.versions import pair_for
+from kafka_upgrade.sandbox.traffic import ContinuousTraffic
 from tasks.kafka_tools import tool_command
 from tests.integration.conftest import require_tools
 

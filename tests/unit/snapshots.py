@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from kafka_upgrade.health import ClusterSnapshot, PartitionState
+from kafka_upgrade.core.health import ClusterSnapshot, PartitionState
 
 _LEADER_DEFAULT = object()
 

@@ -16,7 +16,7 @@ from confluent_kafka.admin import BrokerMetadata, ClusterMetadata, PartitionMeta
 
 from benchmarks.synthetic import CHILD_COMMAND as SYNTHETIC_CHILD
 from benchmarks.synthetic import ClusterSpec, spec_to_config
-from kafka_upgrade.admin_worker import (
+from kafka_upgrade.adapters.admin_worker import (
     AdminChildDied,
     AdminWorker,
     lag_from_wire,
@@ -29,7 +29,8 @@ from kafka_upgrade.admin_worker import (
     snapshot_to_json,
     summary_from_wire,
 )
-from kafka_upgrade.health import (
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable, consumer_lag
+from kafka_upgrade.core.health import (
     ClusterSnapshot,
     PartitionState,
     can_restart,
@@ -37,7 +38,6 @@ from kafka_upgrade.health import (
     lag_report,
     node_recovered,
 )
-from kafka_upgrade.kafka_admin import KafkaUnavailable, consumer_lag
 from tests.unit.snapshots import cluster
 
 

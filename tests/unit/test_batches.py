@@ -1,13 +1,13 @@
-"""The batch plan and the batch gate as tables: each row is one rule of ``kafka_upgrade.batches``
+"""The batch plan and the batch gate as tables: each row is one rule of ``core.batches``
 and ``health.can_restart_together``."""
 
 from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.batches import Batch, plan_batches
-from kafka_upgrade.health import can_restart, can_restart_together
-from kafka_upgrade.roll_plan import batch_restart_gate
+from kafka_upgrade.core.batches import Batch, plan_batches
+from kafka_upgrade.core.health import can_restart, can_restart_together
+from kafka_upgrade.core.roll_plan import batch_restart_gate
 from tests.unit.snapshots import SnapshotBuilder
 
 # Brokers 4..9 with every partition on a pair of brokers of different racks:

@@ -1,4 +1,4 @@
-"""Unit tests of kafka_upgrade.dist: no network, no real Maven, no Kafka.
+"""Unit tests of kafka_upgrade.sandbox.dist: no network, no real Maven, no Kafka.
 
 The Maven route is exercised end to end with a fake ``mvn`` that copies
 hand-made jars; the tarball route with ``file://`` URLs.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_upgrade import dist
+from kafka_upgrade.sandbox import dist
 
 # Class names as found in the real jars (checked against Maven Central's
 # artifacts for these versions).
@@ -82,7 +82,7 @@ def test_fetch_validates_before_touching_anything(tmp_path: Path) -> None:
 
 def test_default_cache_env_override(tmp_path: Path) -> None:
     # A fresh interpreter: DEFAULT_CACHE is fixed at import time.
-    code = "from kafka_upgrade import dist; print(dist.DEFAULT_CACHE)"
+    code = "from kafka_upgrade.sandbox import dist; print(dist.DEFAULT_CACHE)"
     env = {**os.environ, "KAFKA_UPGRADE_DIST_CACHE": str(tmp_path / "c")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == str(tmp_path / "c")

@@ -10,7 +10,8 @@ import paramiko
 import pytest
 from pydantic import SecretStr
 
-from kafka_upgrade.early_checks import (
+from kafka_upgrade.adapters.remote import FabricRemote
+from kafka_upgrade.core.early_checks import (
     FileState,
     ProbeResult,
     Problem,
@@ -23,8 +24,7 @@ from kafka_upgrade.early_checks import (
     ssh_problem,
     summarize,
 )
-from kafka_upgrade.inventory import Inventory, KafkaClientSettings
-from kafka_upgrade.remote import FabricRemote
+from kafka_upgrade.core.inventory import Inventory, KafkaClientSettings
 
 HOME = Path("/home/ops")
 

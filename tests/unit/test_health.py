@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.health import (
+from kafka_upgrade.core.health import (
     ClusterSnapshot,
     PartitionState,
     QuorumStatus,
@@ -614,7 +614,7 @@ def test_lag_tolerance_is_a_parameter(growth: int, tolerance: int, grown: bool) 
 
 
 def test_lag_inputs() -> None:
-    from kafka_upgrade.health import LagSample
+    from kafka_upgrade.core.health import LagSample
 
     assert lag_by_group([LagSample("a", 1), LagSample("b", 2)]) == {"a": 1, "b": 2}
     with pytest.raises(ValueError, match="twice"):

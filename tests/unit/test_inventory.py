@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kafka_upgrade.inventory import InventoryError, load_inventory
+from kafka_upgrade.core.inventory import InventoryError, load_inventory
 
 
 def write(tmp_path: Path, data: dict) -> Path:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_upgrade import isolated_admin
-from kafka_upgrade.isolated_admin import AdminProcessDied, describe_exit
-from kafka_upgrade.kafka_admin import KafkaUnavailable
+from kafka_upgrade.adapters import isolated_admin
+from kafka_upgrade.adapters.isolated_admin import AdminProcessDied, describe_exit
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
 
 NOBODY = {"bootstrap.servers": "127.0.0.1:1"}
 

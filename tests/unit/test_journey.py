@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kafka_upgrade.inventory import load_inventory
-from kafka_upgrade.journey import (
+from kafka_upgrade.app.journey import (
     REST,
     PhaseRow,
     StepResult,
@@ -16,7 +15,8 @@ from kafka_upgrade.journey import (
     phase_rows,
     set_current_version,
 )
-from kafka_upgrade.versions import JOURNEY
+from kafka_upgrade.core.inventory import load_inventory
+from kafka_upgrade.core.versions import JOURNEY
 from tests.unit.test_migration_inventory import zk_inventory
 
 UPGRADE = StepResult(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.health import can_restart_controller
-from kafka_upgrade.kafka_cli import (
+from kafka_upgrade.core.health import can_restart_controller
+from kafka_upgrade.core.kafka_cli import (
     ParseError,
     parse_features_describe,
     parse_quorum_replication,

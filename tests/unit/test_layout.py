@@ -127,8 +127,8 @@ def test_kraft_controllers_on_an_older_zk_sandbox_with_3_9_staged(tmp_path: Path
 
 def test_down_stops_the_brokers_before_the_controllers() -> None:
     """A KRaft broker's controlled shutdown needs its quorum: controllers go last."""
-    from kafka_upgrade.inventory import Inventory
-    from kafka_upgrade.migration import kraft_inventory
+    from kafka_upgrade.core.inventory import Inventory
+    from kafka_upgrade.core.migration import kraft_inventory
     from kafka_upgrade.sandbox.cluster import stop_waves
     from tests.unit.test_migration_inventory import zk_inventory
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kafka_upgrade.inventory import InventoryError, load_inventory
+from kafka_upgrade.core.inventory import InventoryError, load_inventory
 
 
 def zk_inventory(**migration: Any) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from kafka_upgrade.health import QuorumStatus, VoterState
-from kafka_upgrade.inventory import Inventory
-from kafka_upgrade.migration import (
+from kafka_upgrade.core.health import QuorumStatus, VoterState
+from kafka_upgrade.core.inventory import Inventory
+from kafka_upgrade.core.migration import (
     ACL_AUTHORIZER,
     STANDARD_AUTHORIZER,
     BrokerPhase,
@@ -33,7 +33,7 @@ from kafka_upgrade.migration import (
     ready_to_migrate,
     revert_allowed,
 )
-from kafka_upgrade.properties import apply_properties, read_properties
+from kafka_upgrade.core.properties import apply_properties, read_properties
 from tests.unit.test_migration_inventory import zk_inventory
 
 VOTERS = "3001@c1:9093,3002@c2:9093,3003@c3:9093"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_upgrade.inventory import Node
-from kafka_upgrade.node_commands import (
+from kafka_upgrade.core.inventory import Node
+from kafka_upgrade.core.node_commands import (
     backup_exists_command,
     backup_path,
     log_tail_command,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.order import NodeObservation, NodeRef, node_needs_restart, roll_order
-from kafka_upgrade.upgrade_path import check_upgrade_path, parse_version, release_of
+from kafka_upgrade.core.order import NodeObservation, NodeRef, node_needs_restart, roll_order
+from kafka_upgrade.core.upgrade_path import check_upgrade_path, parse_version, release_of
 
 B = frozenset({"broker"})
 C = frozenset({"controller"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.kafka_cli import FeatureLevel, ParseError
-from kafka_upgrade.phase_plan import finalize_plan, parse_version_mapping, roll_plan
+from kafka_upgrade.core.kafka_cli import FeatureLevel, ParseError
+from kafka_upgrade.core.phase_plan import finalize_plan, parse_version_mapping, roll_plan
 
 MAPPING_4_1 = """\
 metadata.version=27 (4.1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.kafka_cli import FeatureLevel
-from kafka_upgrade.plan import (
+from kafka_upgrade.core.kafka_cli import FeatureLevel
+from kafka_upgrade.core.plan import (
     IBP,
     LMF,
     all_on_binary,

@@ -6,9 +6,9 @@ import shlex
 
 import pytest
 
-from kafka_upgrade.health import Reason, Verdict
-from kafka_upgrade.inventory import Node
-from kafka_upgrade.preflight_checks import (
+from kafka_upgrade.core.health import Reason, Verdict
+from kafka_upgrade.core.inventory import Node
+from kafka_upgrade.core.preflight_checks import (
     DEPRECATED_REQUESTS_MBEAN,
     REMOVED_CONFIGS,
     DeprecatedRequest,
@@ -30,7 +30,7 @@ from kafka_upgrade.preflight_checks import (
     removed_config_findings,
     unavailable_topic_findings,
 )
-from kafka_upgrade.upgrade_path import check_upgrade_path
+from kafka_upgrade.core.upgrade_path import check_upgrade_path
 from tests.unit.snapshots import cluster
 
 
@@ -533,7 +533,7 @@ def test_report_refusal_lists_every_blocking_finding_once() -> None:
 
 
 def test_accept_unavailable_and_jmx_port_are_settings() -> None:
-    from kafka_upgrade.requests import UpgradeRequest
+    from kafka_upgrade.core.requests import UpgradeRequest
 
     request = UpgradeRequest(cluster="prod-eu-1", accept_unavailable=["payments"])
     assert request.accept_unavailable == ["payments"]

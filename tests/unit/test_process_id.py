@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kafka_upgrade.process_id import (
+from kafka_upgrade.app.process_id import (
     ProcessId,
     is_current,
     is_running,
@@ -69,7 +69,7 @@ def test_an_ended_process_is_not_running_even_unreaped() -> None:
 
 
 def test_descendants_and_alive_follow_a_real_process_tree() -> None:
-    from kafka_upgrade.process_id import alive, descendants
+    from kafka_upgrade.app.process_id import alive, descendants
 
     parent = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.properties import apply_properties, read_properties
+from kafka_upgrade.core.properties import apply_properties, read_properties
 
 ORIGINAL = """# broker settings
 broker.id=2

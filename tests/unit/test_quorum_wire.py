@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from kafka_upgrade.quorum_wire import (
+from kafka_upgrade.adapters.quorum_wire import (
     QuorumWireError,
     _compact_string,
     _uvarint,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafka_upgrade.health import (
+from kafka_upgrade.core.health import (
     QuorumStatus,
     VoterState,
     controller_caught_up,

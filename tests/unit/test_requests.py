@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from kafka_upgrade.requests import (
+from kafka_upgrade.core.requests import (
     ClusterNotFound,
     PhaseRequest,
     UpgradeRequest,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from prefect.states import Failed
 
-from kafka_upgrade.errors import StepFailed, UnsafeNow
-from kafka_upgrade.kafka_admin import KafkaUnavailable
-from kafka_upgrade.remote import HostKeyError, TransientRemoteError
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
+from kafka_upgrade.adapters.remote import HostKeyError, TransientRemoteError
+from kafka_upgrade.core.errors import StepFailed, UnsafeNow
 from tasks.context import retry_transient_only
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.health import QuorumStatus, VoterState
-from kafka_upgrade.roll_plan import (
+from kafka_upgrade.core.health import QuorumStatus, VoterState
+from kafka_upgrade.core.roll_plan import (
     ACTIONS,
     Action,
     NodeObservation,

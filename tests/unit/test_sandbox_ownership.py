@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_upgrade.process_id import ProcessId
+from kafka_upgrade.app.process_id import ProcessId
 from kafka_upgrade.sandbox.ownership import Existing, decide, read_record
 
 CREATOR = ProcessId(111, 5, "boot")

@@ -14,7 +14,7 @@ import random
 import pytest
 
 from benchmarks import baseline
-from kafka_upgrade.health import (
+from kafka_upgrade.core.health import (
     ClusterSnapshot,
     PartitionState,
     SnapshotIncomplete,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.local_server import (
+from kafka_upgrade.app.local_server import (
     HOME_PREFIX,
     KEPT_FILE,
     ORPHAN_IDLE_S,
@@ -19,7 +19,7 @@ from deployments.local_server import (
     remove_stale_homes,
     stale_home_reason,
 )
-from kafka_upgrade.process_id import ProcessId, observe
+from kafka_upgrade.app.process_id import ProcessId, observe
 
 OLD = ORPHAN_IDLE_S + 60
 

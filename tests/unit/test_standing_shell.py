@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from kafka_upgrade.remote import parse_standing, standing_command
+from kafka_upgrade.adapters.remote import parse_standing, standing_command
 
 MARKER = "__kafka_upgrade_done_0123456789abcdef"
 

@@ -28,8 +28,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
-from kafka_upgrade.health import ClusterSnapshot, PartitionState, is_out_of_line
-from kafka_upgrade.inventory import Inventory
+from kafka_upgrade.core.health import ClusterSnapshot, PartitionState, is_out_of_line
+from kafka_upgrade.core.inventory import Inventory
 
 
 class KafkaUnavailable(Exception):

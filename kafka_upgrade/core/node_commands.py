@@ -15,8 +15,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from kafka_upgrade.inventory import Node
-from kafka_upgrade.remote import node_env, quote_command
+from kafka_upgrade.core.inventory import Node
+from kafka_upgrade.core.shell import node_env, quote_command
 
 _JAR = re.compile(r"kafka_2\.1[23]-(\d+\.\d+\.\d+)\.jar")
 _MAIN_CLASS = {"kafka": r"kafka\.Kafka", "zookeeper": r"org\.apache\.zookeeper\.server\.quorum"}

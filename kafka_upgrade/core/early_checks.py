@@ -2,7 +2,7 @@
 
 ``kafka-upgrade run`` / ``rollback`` / ``trigger`` ask these before they start
 anything. Everything here decides from facts the caller gathered
-(``kafka_upgrade.early_probes`` gathers them: file states, what SSH and the
+(``kafka_upgrade.adapters.early_probes`` gathers them: file states, what SSH and the
 bootstrap probe saw), so each rule is a table test.
 
 Local (``local_problems``), in this order:
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from kafka_upgrade.inventory import Inventory, KafkaClientSettings, Node
-from kafka_upgrade.upgrade_path import check_upgrade_path, parse_version
+from kafka_upgrade.core.inventory import Inventory, KafkaClientSettings, Node
+from kafka_upgrade.core.upgrade_path import check_upgrade_path, parse_version
 
 Purpose = Literal["upgrade", "rollback"]
 
@@ -299,7 +299,7 @@ CONFIG_OK = "config-ok"
 
 def node_check_command(node: Node, version: str) -> str:
     """One SSH command: is ``version`` staged, is server.properties readable, what runs."""
-    from kafka_upgrade.node_commands import probe_command  # pulls in paramiko: only here
+    from kafka_upgrade.core.node_commands import probe_command  # pulls in paramiko: only here
 
     bin_dir = shlex.quote(str(node.version_dir(version) / "bin" / "kafka-server-start.sh"))
     config = shlex.quote(str(node.config_path))
@@ -318,7 +318,7 @@ def node_check_problems(
     target (a re-run); a stopped one is left to preflight, which knows
     whether this upgrade stopped it.
     """
-    from kafka_upgrade.node_commands import parse_probe
+    from kafka_upgrade.core.node_commands import parse_probe
 
     lines = {line.strip() for line in stdout.splitlines()}
     problems: list[Problem] = []

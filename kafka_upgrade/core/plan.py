@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kafka_upgrade.health import Reason, Verdict
-from kafka_upgrade.kafka_cli import FeatureLevel
-from kafka_upgrade.upgrade_path import release_of
+from kafka_upgrade.core.health import Reason, Verdict
+from kafka_upgrade.core.kafka_cli import FeatureLevel
+from kafka_upgrade.core.upgrade_path import release_of
 
 IBP = "inter.broker.protocol.version"
 LMF = "log.message.format.version"

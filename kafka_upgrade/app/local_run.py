@@ -20,7 +20,7 @@ from prefect.flow_engine import run_flow
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.approval import ApprovalError, decide, run_state
-from deployments.local_server import PrefectServer
+from kafka_upgrade.app.local_server import PrefectServer
 
 Say = Callable[[str], None]
 
@@ -114,7 +114,7 @@ def run_upgrade(
 ) -> RunOutcome:
     """Run ``rolling-upgrade`` here and now, with the approval from the terminal or the UI."""
     from flows.upgrade import rolling_upgrade
-    from kafka_upgrade.requests import UpgradeRequest
+    from kafka_upgrade.core.requests import UpgradeRequest
 
     request = UpgradeRequest(
         cluster=inventory_path,
@@ -131,7 +131,7 @@ def run_upgrade(
 def run_rollback(server: PrefectServer, inventory_path: str, say: Say = print) -> RunOutcome:
     """Run ``rollback-binaries`` here and now (no approval: asking for it was the command)."""
     from flows.upgrade import rollback_binaries
-    from kafka_upgrade.requests import RollbackRequest
+    from kafka_upgrade.core.requests import RollbackRequest
 
     return run_locally(
         server, rollback_binaries, RollbackRequest(cluster=inventory_path), say, approvals=False
@@ -152,7 +152,7 @@ def run_migration(
     """Run ``migrate-to-kraft`` (or ``revert-migration``) here and now, with the approvals
     from the terminal or the UI."""
     from flows.migrate import migrate_to_kraft, revert_migration
-    from kafka_upgrade.requests import MigrationRequest
+    from kafka_upgrade.core.requests import MigrationRequest
 
     request = MigrationRequest(
         cluster=inventory_path,

@@ -1,11 +1,11 @@
 """Bad input refused in seconds, before any Prefect server starts: the half that looks.
 
-It gathers the facts ``kafka_upgrade.early_checks`` decides on: the state of
+It gathers the facts ``kafka_upgrade.core.early_checks`` decides on: the state of
 the local files the inventory names, then, all at once and each bounded by
 ``ssh.connect_timeout_s``, one SSH command per node (host key verified, the
 version staged, server.properties readable) and a metadata request to the
 bootstrap servers from a short-lived child process
-(``kafka_upgrade.isolated_admin.probe``).
+(``kafka_upgrade.adapters.isolated_admin.probe``).
 
 ``check(...)`` returns every problem found; nothing here changes a node.
 """
@@ -17,7 +17,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from kafka_upgrade.early_checks import (
+from kafka_upgrade.core.early_checks import (
     FileState,
     ProbeResult,
     Problem,
@@ -28,7 +28,7 @@ from kafka_upgrade.early_checks import (
     node_check_problems,
     ssh_problem,
 )
-from kafka_upgrade.inventory import Inventory, Node
+from kafka_upgrade.core.inventory import Inventory, Node
 
 # Time for the probe child to start Python and import confluent-kafka.
 PROBE_STARTUP_S = 10.0
@@ -54,7 +54,7 @@ def check_local(
 
 
 def _check_node(inventory: Inventory, node: Node, version: str, purpose: Purpose) -> list[Problem]:
-    from kafka_upgrade.remote import FabricRemote, RemoteError
+    from kafka_upgrade.adapters.remote import FabricRemote, RemoteError
 
     timeout = inventory.ssh.connect_timeout_s
     remote = FabricRemote(inventory)
@@ -70,8 +70,8 @@ def _check_node(inventory: Inventory, node: Node, version: str, purpose: Purpose
 
 
 def _check_bootstrap(inventory: Inventory) -> list[Problem]:
-    from kafka_upgrade import isolated_admin
-    from kafka_upgrade.kafka_admin import KafkaUnavailable, client_config
+    from kafka_upgrade.adapters import isolated_admin
+    from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable, client_config
 
     kafka = inventory.kafka
     if kafka.sasl_password is None and kafka.sasl_password_block is not None:

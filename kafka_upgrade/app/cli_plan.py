@@ -28,7 +28,7 @@ def plan(
     """Print the path verdict, preflight findings, roll order, config diff per node and (KRaft)
     the finalize plan; changes nothing. Exit 0 when the upgrade may run, 1 when refused."""
     from flows.upgrade_plan import observe_plan
-    from kafka_upgrade.inventory import InventoryError, load_inventory
+    from kafka_upgrade.core.inventory import InventoryError, load_inventory
 
     try:
         inv = load_inventory(inventory)

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from kafka_upgrade.kafka_cli import FeatureLevel, ParseError
-from kafka_upgrade.upgrade_path import release_of
+from kafka_upgrade.core.kafka_cli import FeatureLevel, ParseError
+from kafka_upgrade.core.upgrade_path import release_of
 
 # What raising each feature changes, and whether it can be lowered again.
 # Sources: Kafka docs and KIPs (FIELD-NOTES section 1). A feature not listed

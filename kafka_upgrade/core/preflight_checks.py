@@ -64,10 +64,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from kafka_upgrade.health import ClusterSnapshot, PartitionState, Reason, Verdict
-from kafka_upgrade.inventory import Node
-from kafka_upgrade.remote import node_env, quote_command
-from kafka_upgrade.upgrade_path import parse_version
+from kafka_upgrade.core.health import ClusterSnapshot, PartitionState, Reason, Verdict
+from kafka_upgrade.core.inventory import Node
+from kafka_upgrade.core.shell import node_env, quote_command
+from kafka_upgrade.core.upgrade_path import parse_version
 
 Release = tuple[int, int]
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafka_upgrade.health import Reason
+from kafka_upgrade.core.health import Reason
 
 Mode = Literal["zk", "kraft"]
 ROLES = frozenset({"broker", "controller"})

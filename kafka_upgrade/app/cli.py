@@ -18,7 +18,7 @@ from rich.table import Table
 from kafka_upgrade import __version__
 
 if TYPE_CHECKING:
-    from kafka_upgrade.inventory import Inventory
+    from kafka_upgrade.core.inventory import Inventory
 
 app = typer.Typer(no_args_is_help=True, help="Zero-downtime rolling upgrades of Apache Kafka.")
 dist_app = typer.Typer(no_args_is_help=True, help="Kafka distributions in the local cache.")
@@ -84,9 +84,9 @@ def check_before_starting(
     every node over SSH and the bootstrap servers, each within
     ``ssh.connect_timeout_s``. Any problem: one ``error:`` message, exit 2.
     """
-    from kafka_upgrade.early_checks import summarize
-    from kafka_upgrade.early_probes import check_local, check_remote
-    from kafka_upgrade.inventory import InventoryError, load_inventory
+    from kafka_upgrade.adapters.early_probes import check_local, check_remote
+    from kafka_upgrade.core.early_checks import summarize
+    from kafka_upgrade.core.inventory import InventoryError, load_inventory
 
     try:
         inventory = load_inventory(inventory_path)
@@ -112,7 +112,7 @@ def dist_fetch(
     ] = None,
 ) -> None:
     """Put a runnable Kafka VERSION into the local cache (instant when already there)."""
-    from kafka_upgrade import dist
+    from kafka_upgrade.sandbox import dist
 
     try:
         path = dist.fetch(version, cache=cache, log=_say)
@@ -167,9 +167,9 @@ def sandbox_up(
 
     A sandbox of this name left by a process that died is taken down first.
     """
-    from kafka_upgrade.dist import DistError
-    from kafka_upgrade.process_id import observe
+    from kafka_upgrade.app.process_id import observe
     from kafka_upgrade.sandbox import cluster
+    from kafka_upgrade.sandbox.dist import DistError
     from kafka_upgrade.sandbox.layout import SandboxSpecError
     from kafka_upgrade.sandbox.sshd import SshdError
 
@@ -274,8 +274,8 @@ def run(
             f"--max-parallel must be 1 or more (got {max_parallel}); 1 restarts one node at a time"
         )
     check_before_starting(inventory, to, "upgrade")
-    from deployments.local_run import run_upgrade
-    from deployments.local_server import ServerError, server_for_run
+    from kafka_upgrade.app.local_run import run_upgrade
+    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
     try:
         with server_for_run() as server, _bad_input_quiet_on_console():
@@ -300,8 +300,8 @@ def rollback(
     """Put every node back on the inventory's current version (rollback-binaries), while that
     is still safe; the same guards, table and exit codes as `run`."""
     check_before_starting(inventory, None, "rollback")
-    from deployments.local_run import run_rollback
-    from deployments.local_server import ServerError, server_for_run
+    from kafka_upgrade.app.local_run import run_rollback
+    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
     try:
         with server_for_run() as server, _bad_input_quiet_on_console():
@@ -337,11 +337,11 @@ def migrate(
     Phases: provision-controllers, migrate-brokers, brokers-to-kraft, then (after an
     approval naming the point of no return) finalize-controllers.
     """
-    from kafka_upgrade.requests import MIGRATION_PHASES
+    from kafka_upgrade.core.requests import MIGRATION_PHASES
 
     if stop_after is not None and stop_after not in MIGRATION_PHASES:
         _refuse(f"--stop-after {stop_after!r}: choose one of {', '.join(MIGRATION_PHASES)}")
-    from kafka_upgrade.inventory import InventoryError, load_inventory
+    from kafka_upgrade.core.inventory import InventoryError, load_inventory
 
     try:
         checked = load_inventory(inventory)
@@ -356,8 +356,8 @@ def migrate(
     # The brokers on their current version, reachable and staged; the controllers are
     # checked by the flow's preflight (they have no config before the migration).
     check_before_starting(inventory, None, "rollback")
-    from deployments.local_run import run_migration
-    from deployments.local_server import ServerError, server_for_run
+    from kafka_upgrade.app.local_run import run_migration
+    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
     try:
         with server_for_run() as server, _bad_input_quiet_on_console():
@@ -414,7 +414,7 @@ def _bad_input_quiet_on_console() -> Iterator[None]:
             handler.removeFilter(quiet)
 
 
-def _finish(outcome) -> None:  # noqa: ANN001 - deployments.local_run.RunOutcome
+def _finish(outcome) -> None:  # noqa: ANN001 - kafka_upgrade.app.local_run.RunOutcome
     if outcome.state == "FAILED" and outcome.message.startswith(_BAD_INPUT_STATE):
         # Preflight refused inside the flow: bad input, nothing was touched.
         _refuse(outcome.message[len(_BAD_INPUT_STATE) :])
@@ -454,7 +454,7 @@ def _wide() -> Console:
 
 
 def _register_service_commands() -> None:
-    from kafka_upgrade.cli_service import register_commands
+    from kafka_upgrade.app.cli_service import register_commands
 
     register_commands(app)
 

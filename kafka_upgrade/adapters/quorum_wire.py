@@ -22,7 +22,7 @@ import socket
 import struct
 from collections.abc import Sequence
 
-from kafka_upgrade.health import QuorumStatus, VoterState
+from kafka_upgrade.core.health import QuorumStatus, VoterState
 
 DESCRIBE_QUORUM = 55
 VERSION = 1

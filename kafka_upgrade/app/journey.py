@@ -26,8 +26,8 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from kafka_upgrade.cli import print_nodes, print_upgrade
-from kafka_upgrade.demo import (
+from kafka_upgrade.app.cli import print_nodes, print_upgrade
+from kafka_upgrade.app.showcase import (
     auto_approve,
     console,
     finish_traffic,
@@ -36,10 +36,10 @@ from kafka_upgrade.demo import (
     say,
     start_traffic,
 )
-from kafka_upgrade.inventory import InventoryError, load_inventory
-from kafka_upgrade.migration import kraft_inventory_path
+from kafka_upgrade.core.inventory import InventoryError, load_inventory
+from kafka_upgrade.core.migration import kraft_inventory_path
+from kafka_upgrade.core.versions import JOURNEY
 from kafka_upgrade.sandbox import cluster
-from kafka_upgrade.versions import JOURNEY
 
 NAME = "demo-journey"
 # What a step's wall time holds beyond the phases its flow timed.
@@ -157,8 +157,8 @@ def _edit_inventory(path: Path, version: str) -> Outcome:
 
 
 def main() -> int:
-    from deployments.local_run import run_migration, run_upgrade
-    from deployments.local_server import ServerError, server_for_run
+    from kafka_upgrade.app.local_run import run_migration, run_upgrade
+    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
     auto = auto_approve()
     start, on, end = JOURNEY.start, JOURNEY.migrate_on, JOURNEY.end

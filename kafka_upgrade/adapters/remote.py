@@ -23,7 +23,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -33,7 +33,8 @@ from fabric import Connection
 from invoke.exceptions import CommandTimedOut
 from paramiko.ssh_exception import NoValidConnectionsError
 
-from kafka_upgrade.inventory import Inventory, Node
+from kafka_upgrade.core.inventory import Inventory, Node
+from kafka_upgrade.core.shell import node_env, quote_command
 
 LineSink = Callable[[str], None]
 
@@ -82,14 +83,6 @@ class Remote(Protocol):
     ) -> CommandResult: ...
 
     def look(self, node: Node, command: str, *, timeout: float = 30) -> CommandResult: ...
-
-
-def quote_command(args: Iterable[str | Path], env: Mapping[str, str] | None = None) -> str:
-    """Build a shell command line in which every value is quoted."""
-    parts = [str(a) for a in args]
-    if env:
-        parts = ["env", *(f"{k}={v}" for k, v in env.items()), *parts]
-    return shlex.join(parts)
 
 
 class _LineWriter:
@@ -392,14 +385,6 @@ class FabricRemote:
 def _keyscan_host(host: str, port: int) -> str:
     """How known_hosts names a host: ``host``, or ``'[host]:port'`` off port 22."""
     return shlex.quote(host if port == 22 else f"[{host}]:{port}")
-
-
-def node_env(node: Node) -> dict[str, str]:
-    """Environment for Kafka commands on a node (its own settings plus LOG_DIR)."""
-    env = dict(node.env)
-    if node.log_dir is not None:
-        env.setdefault("LOG_DIR", str(node.log_dir))
-    return env
 
 
 __all__ = [

@@ -5,9 +5,9 @@ rd_kafka_admin_response_parse: Assertion 'rko_result' failed`` once killed a
 ``sandbox up`` while its brokers were starting, and an abort skips every
 cleanup (issue 7). So the sandbox, the demo's traffic setup and the tests ask
 the cluster their few questions here: each call runs ``python -m
-kafka_upgrade.isolated_admin`` that answers once and exits, and a crash costs
+kafka_upgrade.adapters.isolated_admin`` that answers once and exits, and a crash costs
 that child only. The upgrade's own long-lived admin child is
-``kafka_upgrade.admin_worker``.
+``kafka_upgrade.adapters.admin_worker``.
 
 Errors, by what the caller does next:
 
@@ -34,11 +34,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka_upgrade.admin_worker import describe_exit, snapshot_from_json, snapshot_to_json
-from kafka_upgrade.health import ClusterSnapshot
-from kafka_upgrade.kafka_admin import KafkaUnavailable
+from kafka_upgrade.adapters.admin_worker import describe_exit, snapshot_from_json, snapshot_to_json
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
+from kafka_upgrade.core.health import ClusterSnapshot
 
-CHILD_MODULE = "kafka_upgrade.isolated_admin"
+CHILD_MODULE = "kafka_upgrade.adapters.isolated_admin"
 # Time for the child's interpreter to start and import confluent-kafka on a busy machine.
 STARTUP_GRACE_S = 30.0
 
@@ -165,7 +165,7 @@ def probe(
 
     ``{"ok", "broker_ids", "errors", "exception", "timed_out", "seconds"}``;
     ``errors`` are librdkafka's error callbacks as ``"CODE: text"``, for
-    ``kafka_upgrade.early_checks.bootstrap_problem`` to classify. It stops
+    ``kafka_upgrade.core.early_checks.bootstrap_problem`` to classify. It stops
     early on an answer that waiting would not change (refused, bad login).
     """
     return call("probe", config, {"timeout": timeout}, limit=timeout + startup_grace)
@@ -227,7 +227,7 @@ def _answer(op: str, config: dict[str, str], args: dict[str, Any]) -> Any:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from kafka_upgrade import kafka_admin
+    from kafka_upgrade.adapters import kafka_admin
 
     if op == "probe":
         return _probe(config, args["timeout"])

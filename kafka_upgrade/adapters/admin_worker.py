@@ -49,8 +49,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
-from kafka_upgrade.health import ClusterSnapshot, PartitionLoader, PartitionState
-from kafka_upgrade.kafka_admin import (
+from kafka_upgrade.adapters.kafka_admin import (
     KafkaUnavailable,
     LagReading,
     Observation,
@@ -59,8 +58,9 @@ from kafka_upgrade.kafka_admin import (
     consumer_lag,
     elect_preferred,
 )
+from kafka_upgrade.core.health import ClusterSnapshot, PartitionLoader, PartitionState
 
-CHILD_COMMAND = (sys.executable, "-m", "kafka_upgrade.admin_worker")
+CHILD_COMMAND = (sys.executable, "-m", "kafka_upgrade.adapters.admin_worker")
 # The lag read's own deadline, well inside the parent's wait for an answer.
 LAG_DEADLINE_S = 8.0
 

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from kafka_upgrade.health import QuorumStatus, VoterState
+from kafka_upgrade.core.health import QuorumStatus, VoterState
 
 
 class ParseError(ValueError):

@@ -57,7 +57,7 @@ def register_commands(app: typer.Typer) -> None:
     app.command("approve")(approve)
     app.command("reject")(reject)
     app.command("status")(status)
-    from kafka_upgrade.cli_plan import plan
+    from kafka_upgrade.app.cli_plan import plan
 
     app.command("plan")(plan)
 
@@ -89,8 +89,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the Prefect service in the foreground: server, deployments, alerts, a worker."""
-    from deployments.local_server import ServerError
     from deployments.service import WEBHOOK_ENV, ServeOptions, default_home, serve
+    from kafka_upgrade.app.local_server import ServerError
 
     opts = ServeOptions(
         home=(home or default_home()).expanduser().resolve(),
@@ -114,8 +114,8 @@ def deploy(
     ] = None,
 ) -> None:
     """Register the work pool, every deployment and the alerts on $PREFECT_API_URL."""
-    from deployments.local_server import PrefectServer, _healthy
     from deployments.service import WEBHOOK_ENV, ServeOptions, default_home, setup
+    from kafka_upgrade.app.local_server import PrefectServer, _healthy
 
     api_url = (os.environ.get("PREFECT_API_URL") or "").rstrip("/")
     if not api_url:
@@ -135,10 +135,10 @@ def _cluster_and_name(inventory: Path | None, cluster: str | None, to: str) -> t
     An inventory given here is checked as ``run`` checks it, except for what
     only the worker can see (its files, its network).
     """
-    from kafka_upgrade.early_checks import summarize
-    from kafka_upgrade.early_probes import check_local
-    from kafka_upgrade.inventory import InventoryError, load_inventory
-    from kafka_upgrade.requests import looks_like_path
+    from kafka_upgrade.adapters.early_probes import check_local
+    from kafka_upgrade.core.early_checks import summarize
+    from kafka_upgrade.core.inventory import InventoryError, load_inventory
+    from kafka_upgrade.core.requests import looks_like_path
 
     if (inventory is None) == (cluster is None):
         _refuse("give exactly one of --inventory PATH or --cluster NAME")
@@ -186,7 +186,7 @@ def trigger(
     """Create a run of rolling-upgrade for a ticket (the same ticket twice: the same run)."""
     from deployments.tickets import ApiError, trigger_body
     from deployments.tickets import trigger as create
-    from kafka_upgrade.upgrade_path import parse_version
+    from kafka_upgrade.core.upgrade_path import parse_version
 
     try:
         parse_version(to)

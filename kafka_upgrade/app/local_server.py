@@ -188,7 +188,7 @@ def remove_stale_homes(parent: Path | None = None) -> list[Path]:
     """Remove the temporary homes of killed runs: this user's, unused, owner gone."""
     import json
 
-    from kafka_upgrade.process_id import ProcessId, is_running
+    from kafka_upgrade.app.process_id import ProcessId, is_running
 
     parent = parent or Path(tempfile.gettempdir())
     candidates = [
@@ -232,7 +232,7 @@ def temporary_server(timeout: float = 90.0, keep_home: bool = False) -> Iterator
     """
     import json
 
-    from kafka_upgrade.process_id import ProcessId
+    from kafka_upgrade.app.process_id import ProcessId
 
     remove_stale_homes()
     home = Path(tempfile.mkdtemp(prefix=HOME_PREFIX))

@@ -38,9 +38,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from kafka_upgrade.health import QuorumStatus, Reason, Verdict
-from kafka_upgrade.inventory import ControllerToAdd, Inventory, Migration
-from kafka_upgrade.upgrade_path import LAST_ZK_RELEASE, release_of
+from kafka_upgrade.core.health import QuorumStatus, Reason, Verdict
+from kafka_upgrade.core.inventory import ControllerToAdd, Inventory, Migration
+from kafka_upgrade.core.upgrade_path import LAST_ZK_RELEASE, release_of
 
 FLAG = "zookeeper.metadata.migration.enable"
 IBP = "inter.broker.protocol.version"

@@ -43,7 +43,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kafka_upgrade.health import (
+from kafka_upgrade.core.health import (
     ClusterSnapshot,
     QuorumStatus,
     Reason,
@@ -56,8 +56,8 @@ from kafka_upgrade.health import (
     node_recovered,
     node_running_version,
 )
-from kafka_upgrade.order import NodeObservation as _PinObservation
-from kafka_upgrade.order import node_needs_restart
+from kafka_upgrade.core.order import NodeObservation as _PinObservation
+from kafka_upgrade.core.order import node_needs_restart
 
 
 class NodeState(StrEnum):

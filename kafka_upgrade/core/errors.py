@@ -9,8 +9,8 @@
     └── ClusterBusy     another run holds the cluster: give up waiting, touch nothing
 
 Transient faults (SSH dropped, a request timed out) are raised where they
-enter, as ``kafka_upgrade.remote.TransientRemoteError`` and
-``kafka_upgrade.kafka_admin.KafkaUnavailable``; tasks retry only those.
+enter, as ``kafka_upgrade.adapters.remote.TransientRemoteError`` and
+``kafka_upgrade.adapters.kafka_admin.KafkaUnavailable``; tasks retry only those.
 
 Every message names the node, the rule or step, and what the operator can do.
 """

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from kafka_upgrade.health import Reason, Verdict
+from kafka_upgrade.core.health import Reason, Verdict
 
 Mode = Literal["zk", "kraft"]
 Version = tuple[int, int, int]

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from kafka_upgrade import isolated_admin
-from kafka_upgrade.kafka_admin import KafkaUnavailable
+from kafka_upgrade.adapters import isolated_admin
+from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
 
 
 class TrafficError(Exception):

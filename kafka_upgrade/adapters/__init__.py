@@ -1,0 +1,1 @@
+"""How the tool reaches a cluster: SSH to the nodes, the AdminClient, the quorum's wire."""

@@ -1,0 +1,1 @@
+"""What an operator runs here: the CLI, the demos, the temporary local Prefect server."""
