@@ -27,20 +27,22 @@ MODES = ("zk", "kraft")
 
 def plan_once(brokers: int, mode: str) -> tuple[int, int, float]:
     """One plan, as the flow makes it; returns (nodes, markdown characters, order seconds)."""
+    from kafka_upgrade.core.modes import mode_of
     from kafka_upgrade.core.order import NodeRef, roll_order
     from kafka_upgrade.core.phase_plan import roll_plan
 
     refs = [NodeRef(i, frozenset({"broker"})) for i in range(1, brokers + 1)]
-    if mode == "kraft":
+    rules = mode_of(mode)
+    if rules.controller_role:
         refs += [NodeRef(9000 + i, frozenset({"controller"})) for i in (1, 2, 3)]
         active = 9002
     else:
         active = brokers // 2
     started = time.perf_counter()
-    order = roll_order(refs, mode, active)  # type: ignore[arg-type]
+    order = roll_order(refs, rules, active)
     order_s = time.perf_counter() - started
     labels = [f"controller-{i}" if i > 9000 else f"broker-{i}" for i in order]
-    if mode == "zk":
+    if rules.pins_protocol:
         key = "inter.broker.protocol.version"
         wanted = {label: {key: "3.8"} for label in labels}
         current = {label: {key: "3.7"} for label in labels}

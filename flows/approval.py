@@ -78,12 +78,14 @@ def next_phase_plan(ctx: UpgradeContext, chosen: list[str] | None = None) -> Pha
     """What approving will unleash: the next phase's plan, observed now."""
     inventory = ctx.inventory
     target = str(inventory.target_version)
-    if inventory.mode == "zk":
+    if inventory.mode.pins_protocol:
         configs = {n.id: read_config(ctx, n.id) for n in inventory.nodes}
         racks = {i: props.get("broker.rack") for i, props in configs.items()}
         labels, batches = batch_view(ctx, plan_roll(ctx, racks))
         current = {node_label(ctx.node(i)): props for i, props in configs.items()}
-        wanted = {label: phase2_config("zk", target, props) for label, props in current.items()}
+        wanted = {
+            label: phase2_config(inventory.mode, target, props) for label, props in current.items()
+        }
         return roll_plan(
             "phase-2-protocol", inventory.cluster, labels, target, wanted, current, batches
         )

@@ -41,8 +41,7 @@ def as_values(records: list[StepRecord]) -> list[dict[str, Any]]:
 
 def total_steps(inventory: Inventory) -> int:
     """Steps of the whole upgrade, for the progress bar (ZK: two rolls; KRaft: one + finalize)."""
-    n = len(inventory.nodes)
-    return 2 * n if inventory.mode == "zk" else n + 1
+    return inventory.mode.total_steps(len(inventory.nodes))
 
 
 def running_versions(ctx: UpgradeContext) -> dict[int, str | None]:

@@ -91,7 +91,7 @@ def _endpoint(ctx: UpgradeContext, node: Any) -> str:
 def finalize_metadata_version(request: PhaseRequest) -> list[dict[str, Any]]:
     """KRaft: raise metadata.version and the chosen features of the new release, one by one."""
     inventory = load_for(request.cluster, request.to_version)
-    if inventory.mode != "kraft":
+    if inventory.mode.pins_protocol:
         raise BadInput("finalize-metadata-version is for KRaft mode; ZooKeeper uses phase 2")
     with (
         hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),

@@ -90,7 +90,7 @@ def _load(request: MigrationRequest) -> tuple[Inventory, Path]:
         inventory = load_inventory(path)
     except (InventoryError, ClusterNotFound) as exc:
         raise BadInput(str(exc)) from None
-    if inventory.mode != "zk" or inventory.migration is None:
+    if not inventory.mode.uses_zookeeper or inventory.migration is None:
         raise BadInput(
             f"inventory {path}: the migration needs a ZooKeeper-mode inventory with a "
             "'migration' section naming the KRaft controllers to add (see README, "

@@ -111,7 +111,7 @@ def inspect_cluster(
 
     # 1. The path (metadata.version among its rules).
     metadata_version = None
-    if inv.mode == "kraft":
+    if inv.mode.controller_role:
         try:
             features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
         except StepFailed as exc:

@@ -94,7 +94,7 @@ _LAG_REUSE_S = 30.0  # a lag reading this fresh also serves as the next node's "
 
 def active_controller(ctx: UpgradeContext) -> int | None:
     """ZooKeeper: the controller broker. KRaft: the metadata quorum leader."""
-    if ctx.inventory.mode == "zk":
+    if ctx.inventory.mode.uses_zookeeper:
         # During a ZooKeeper -> KRaft migration the controller is a new KRaft controller,
         # not one of the brokers: then no broker needs to go last.
         controller = ctx.reader.snapshot().controller_id
@@ -568,9 +568,7 @@ def roll(
         "%s: roll order %s (%s)",
         phase,
         " -> ".join(b.describe(name) for b in batches),
-        "active controller last"
-        if ctx.inventory.mode == "zk"
-        else "controllers first, leader last",
+        ctx.inventory.mode.order_words,
     )
     if any(len(b.members) > 1 for b in batches):
         logger.info(

@@ -86,7 +86,7 @@ def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
 def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
     """ZooKeeper mode: raise inter.broker.protocol.version to the new release, roll again."""
     inventory = load_for(request.cluster, request.to_version, request.max_parallel)
-    if inventory.mode != "zk":
+    if not inventory.mode.pins_protocol:
         raise BadInput("phase-2-protocol is for ZooKeeper mode; KRaft finalizes metadata.version")
     target = str(inventory.target_version)
     with (
@@ -121,7 +121,7 @@ def rollback_binaries(request: RollbackRequest) -> list[dict[str, Any]]:
         tracking(inventory.cluster, len(inventory.nodes)) as progress,
         shared_context(inventory) as ctx,
     ):
-        if inventory.mode == "zk":
+        if inventory.mode.pins_protocol:
             configs = {n.id: read_config(ctx, n.id) for n in inventory.nodes}
             require(protocol_still_pinned(configs, old), "rollback")
         else:
@@ -253,7 +253,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
         ctx.lags().warm()  # phase 1 reads consumer lag from its first node on
         accepted += _preflight(ctx, request)
         timed("phase-1-binaries", phase_1_binaries)
-    next_phase = "phase-2-protocol" if inventory.mode == "zk" else "finalize-metadata-version"
+    next_phase = inventory.mode.after_phase_1
     progress.at(f"waiting for approval of {next_phase}")
     chosen = request.finalize_features
     description = None
@@ -265,7 +265,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
                 "\n\n**Accepted to be unavailable while their brokers restart:** "
                 + ", ".join(accepted)
             )
-        if plan is not None and inventory.mode == "kraft":
+        if plan is not None and not inventory.mode.pins_protocol:
             features = [f.name for f in plan.raised]
     approval = ask(next_phase, request.auto_approve, timeout, description, features)
     if not approval.approved:
@@ -281,7 +281,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
         return Cancelled(
             message=f"stopped before {next_phase}: {approval.why}", data={"records": records}
         )
-    if inventory.mode == "zk":
+    if inventory.mode.pins_protocol:
         timed(next_phase, phase_2_protocol)
     else:
         if approval.features is not None:

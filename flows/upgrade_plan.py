@@ -43,7 +43,7 @@ def plan_for(ctx: UpgradeContext, report: PreflightReport) -> UpgradePlan:
     blocking: list[str] = []
     notes: list[str] = []
     metadata_version = None
-    if inv.mode == "kraft":
+    if inv.mode.controller_role:
         features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
         mv = features.get("metadata.version")
         metadata_version = mv.finalized if mv is not None else None
@@ -63,9 +63,9 @@ def plan_for(ctx: UpgradeContext, report: PreflightReport) -> UpgradePlan:
         phases.append(
             roll_plan("phase-1-binaries", inv.cluster, labels, target, phase1, props, batches)
         )
-        if inv.mode == "zk":
+        if inv.mode.pins_protocol:
             after1 = {label: {**p, **phase1[label]} for label, p in props.items()}
-            phase2 = {label: phase2_config("zk", target, p) for label, p in after1.items()}
+            phase2 = {label: phase2_config(inv.mode, target, p) for label, p in after1.items()}
             phases.append(
                 roll_plan("phase-2-protocol", inv.cluster, labels, target, phase2, after1, batches)
             )

@@ -192,7 +192,7 @@ def _limits(ctx: UpgradeContext) -> GateLimits:
 
 
 def _quorum_if_needed(ctx: UpgradeContext, roles: list[str]) -> QuorumStatus | None:
-    if ctx.inventory.mode == "kraft" and "controller" in roles:
+    if ctx.inventory.mode.gates_quorum_of(roles):
         return read_quorum(ctx)
     return None
 

@@ -168,12 +168,13 @@ def sandbox_up(
     A sandbox of this name left by a process that died is taken down first.
     """
     from kafka_upgrade.app.process_id import observe
+    from kafka_upgrade.core.modes import MODES
     from kafka_upgrade.sandbox import cluster
     from kafka_upgrade.sandbox.dist import DistError
     from kafka_upgrade.sandbox.layout import SandboxSpecError
     from kafka_upgrade.sandbox.sshd import SshdError
 
-    if mode not in ("zk", "kraft"):
+    if mode not in MODES:
         _refuse(f"--mode {mode!r}: choose 'zk' or 'kraft'")
     owner = observe(owner_pid) if owner_pid is not None else None
     if owner_pid is not None and owner is None:
@@ -181,7 +182,7 @@ def sandbox_up(
     try:
         inventory = cluster.up(
             name,
-            mode,  # type: ignore[arg-type]
+            MODES[mode],
             version=version,
             nodes=nodes,
             controllers=controllers,
@@ -347,7 +348,7 @@ def migrate(
         checked = load_inventory(inventory)
     except InventoryError as exc:
         _refuse(str(exc))
-    if checked.mode != "zk" or checked.migration is None:
+    if not checked.mode.uses_zookeeper or checked.migration is None:
         _refuse(
             f"inventory {inventory}: the migration needs a ZooKeeper-mode inventory with a "
             "'migration' section naming the KRaft controllers to add (see README, "

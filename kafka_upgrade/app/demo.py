@@ -28,25 +28,29 @@ from kafka_upgrade.app.showcase import (
     say,
     start_traffic,
 )
+from kafka_upgrade.core.modes import MODES
 from kafka_upgrade.core.versions import pair_for
 from kafka_upgrade.sandbox import cluster
+
+JOURNEY = "journey"  # MODE=journey: ZooKeeper to KRaft in one run (journey.py)
 
 
 def main() -> int:
     from kafka_upgrade.app.local_run import run_upgrade
     from kafka_upgrade.app.local_server import ServerError, server_for_run
 
-    mode = os.environ.get("MODE", "kraft")
-    if mode == "journey":
+    chosen = os.environ.get("MODE", "kraft")
+    if chosen == JOURNEY:
         from kafka_upgrade.app.journey import main as journey
 
         return journey()
-    if mode not in ("zk", "kraft"):
-        console.print(f"[red]MODE={escape(repr(mode))}: choose zk, kraft or journey[/]")
+    if chosen not in MODES:
+        console.print(f"[red]MODE={escape(repr(chosen))}: choose zk, kraft or {JOURNEY}[/]")
         return 2
+    mode = MODES[chosen]
     name = f"demo-{mode}"
-    pair = pair_for(mode)  # type: ignore[arg-type]
-    inventory = sandbox_up(name, mode, version=pair.old)  # type: ignore[arg-type]
+    pair = pair_for(mode)
+    inventory = sandbox_up(name, mode, version=pair.old)
     if inventory is None:
         return 1
     try:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from kafka_upgrade.app.cli import print_nodes
-from kafka_upgrade.core.versions import Mode
+from kafka_upgrade.core.modes import Mode
 from kafka_upgrade.sandbox import cluster
 from kafka_upgrade.sandbox.layout import SandboxSpecError
 from kafka_upgrade.sandbox.traffic import ContinuousTraffic, TrafficReport

@@ -19,8 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from kafka_upgrade.core.modes import ZOOKEEPER, ModeField
+
 Role = Literal["broker", "controller"]
-Mode = Literal["zk", "kraft"]
 
 _VERSION_PATTERN = r"^\d+\.\d+\.\d+$"
 
@@ -285,7 +286,7 @@ class Inventory(BaseSettings):
     )
 
     cluster: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Cluster name (kebab-case).")
-    mode: Mode
+    mode: ModeField
     bootstrap_servers: str
     current_version: str = Field(pattern=_VERSION_PATTERN)
     target_version: str | None = Field(None, pattern=_VERSION_PATTERN)
@@ -339,7 +340,7 @@ class Inventory(BaseSettings):
             raise ValueError(
                 f"nodes: id {dupes[0]} appears more than once; node ids must be unique"
             )
-        if self.mode == "zk":
+        if not self.mode.controller_role:
             if self.zookeeper is None:
                 raise ValueError("mode is 'zk' but the 'zookeeper' section is missing")
             bad = [n.id for n in self.nodes if n.roles != ["broker"]]
@@ -348,10 +349,10 @@ class Inventory(BaseSettings):
                     f"nodes: node {bad[0]} has roles other than [broker]; "
                     "ZooKeeper-mode nodes are brokers only"
                 )
-        if self.mode == "kraft" and not any(n.is_controller for n in self.nodes):
+        if self.mode.controller_role and not any(n.is_controller for n in self.nodes):
             raise ValueError("mode is 'kraft' but no node has the 'controller' role")
         if self.migration is not None:
-            if self.mode != "zk":
+            if self.mode is not ZOOKEEPER:
                 raise ValueError(
                     "migration: this cluster is already in KRaft mode (mode is 'kraft'); the "
                     "migration section belongs to a ZooKeeper-mode inventory. Remove it."

@@ -40,6 +40,7 @@ from typing import Any
 
 from kafka_upgrade.core.health import QuorumStatus, Reason, Verdict
 from kafka_upgrade.core.inventory import ControllerToAdd, Inventory, Migration
+from kafka_upgrade.core.modes import MIGRATED
 from kafka_upgrade.core.upgrade_path import LAST_ZK_RELEASE, release_of
 
 FLAG = "zookeeper.metadata.migration.enable"
@@ -406,7 +407,7 @@ def kraft_inventory(inventory: Inventory) -> dict[str, Any]:
     """The inventory after the migration: mode kraft, the controllers as nodes."""
     migration = _migration(inventory)
     data = inventory.model_dump(mode="json", exclude_none=True)
-    data["mode"] = "kraft"
+    data["mode"] = str(MIGRATED)
     data.pop("zookeeper", None)
     data.pop("migration", None)
     for controller in migration.controllers:

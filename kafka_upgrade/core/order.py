@@ -27,11 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from kafka_upgrade.core.health import Reason
+from kafka_upgrade.core.modes import Mode, mode_of
 
-Mode = Literal["zk", "kraft"]
 ROLES = frozenset({"broker", "controller"})
 
 # Kafka maps "3.8.1" to the same IBP as "3.8" (MetadataVersion.fromVersionString uses
@@ -65,7 +64,9 @@ class NodeRef:
         return "broker" in self.roles
 
 
-def roll_order(nodes: Sequence[NodeRef], mode: Mode, active_controller: int | None) -> list[int]:
+def roll_order(
+    nodes: Sequence[NodeRef], mode: Mode | str, active_controller: int | None
+) -> list[int]:
     """Node ids in the order they are restarted (rule 1).
 
     ``active_controller`` is the ZK controller broker, or the KRaft quorum
@@ -75,7 +76,8 @@ def roll_order(nodes: Sequence[NodeRef], mode: Mode, active_controller: int | No
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise ValueError(f"node {dupes[0]} appears more than once; node ids must be unique")
-    if mode == "zk":
+    mode = mode_of(mode)
+    if not mode.controller_role:
         controllers_by_role = sorted(n.id for n in nodes if n.is_controller)
         if controllers_by_role:
             raise ValueError(
@@ -83,13 +85,11 @@ def roll_order(nodes: Sequence[NodeRef], mode: Mode, active_controller: int | No
                 "nodes are brokers only (the controller is elected among them)"
             )
         return _last(sorted(ids), active_controller, "broker")
-    if mode == "kraft":
-        controllers = sorted(n.id for n in nodes if n.is_controller)
-        brokers = sorted(n.id for n in nodes if not n.is_controller)
-        if not controllers and nodes:
-            raise ValueError("KRaft mode but no node has the controller role: check the roles")
-        return _last(controllers, active_controller, "controller") + brokers
-    raise ValueError(f"mode must be 'zk' or 'kraft', got {mode!r}")
+    controllers = sorted(n.id for n in nodes if n.is_controller)
+    brokers = sorted(n.id for n in nodes if not n.is_controller)
+    if not controllers and nodes:
+        raise ValueError("KRaft mode but no node has the controller role: check the roles")
+    return _last(controllers, active_controller, "controller") + brokers
 
 
 def _last(ids: list[int], active: int | None, kind: str) -> list[int]:

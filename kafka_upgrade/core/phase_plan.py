@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kafka_upgrade.core.kafka_cli import FeatureLevel, ParseError
+from kafka_upgrade.core.modes import Mode
 from kafka_upgrade.core.upgrade_path import release_of
 
 # What raising each feature changes, and whether it can be lowered again.
@@ -268,7 +269,7 @@ class UpgradePlan:
     it: the path verdict, preflight findings, and every phase's plan."""
 
     cluster: str
-    mode: str
+    mode: Mode | str
     current: str
     target: str
     path: str  # the path verdict in words ("ok" or the refusal)
@@ -320,7 +321,7 @@ class UpgradePlan:
     def as_json(self) -> dict[str, object]:
         return {
             "cluster": self.cluster,
-            "mode": self.mode,
+            "mode": str(self.mode),
             "current": self.current,
             "target": self.target,
             "path": {"ok": self.path_ok, "verdict": self.path},

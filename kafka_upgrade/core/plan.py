@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from kafka_upgrade.core.health import Reason, Verdict
 from kafka_upgrade.core.kafka_cli import FeatureLevel
+from kafka_upgrade.core.modes import Mode, mode_of
 from kafka_upgrade.core.upgrade_path import release_of
 
 IBP = "inter.broker.protocol.version"
@@ -32,9 +33,9 @@ def _release_key(text: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def phase1_config(mode: str, current: str, props: Mapping[str, str]) -> dict[str, str]:
+def phase1_config(mode: Mode | str, current: str, props: Mapping[str, str]) -> dict[str, str]:
     """server.properties values a node must have before it restarts onto the new binary."""
-    if mode != "zk":
+    if not mode_of(mode).pins_protocol:
         return {}
     wanted = {IBP: props.get(IBP) or release_of(current)}
     if LMF in props:
@@ -42,9 +43,9 @@ def phase1_config(mode: str, current: str, props: Mapping[str, str]) -> dict[str
     return wanted
 
 
-def phase2_config(mode: str, target: str, props: Mapping[str, str]) -> dict[str, str]:
+def phase2_config(mode: Mode | str, target: str, props: Mapping[str, str]) -> dict[str, str]:
     """server.properties values once the protocol is raised to the target release."""
-    if mode != "zk":
+    if not mode_of(mode).pins_protocol:
         return {}
     wanted = {IBP: release_of(target)}
     if LMF in props:

@@ -56,6 +56,7 @@ from kafka_upgrade.core.health import (
     node_recovered,
     node_running_version,
 )
+from kafka_upgrade.core.modes import Mode, mode_of
 from kafka_upgrade.core.order import NodeObservation as _PinObservation
 from kafka_upgrade.core.order import node_needs_restart
 
@@ -225,7 +226,7 @@ def _quorum_missing(node_id: int) -> Verdict:
 
 
 def restart_gate(
-    mode: str,
+    mode: Mode | str,
     roles: Collection[str],
     node_id: int,
     snapshot: ClusterSnapshot,
@@ -243,7 +244,7 @@ def restart_gate(
         if "broker" in roles
         else cluster_healthy(snapshot, expected_brokers),
     ]
-    if mode == "kraft" and "controller" in roles:
+    if mode_of(mode).gates_quorum_of(roles):
         verdicts.append(
             _quorum_missing(node_id)
             if quorum is None
@@ -255,7 +256,7 @@ def restart_gate(
 
 
 def batch_restart_gate(
-    mode: str,
+    mode: Mode | str,
     members: Mapping[int, Collection[str]],
     snapshot: ClusterSnapshot,
     expected_brokers: Collection[int],
@@ -290,7 +291,7 @@ def batch_restart_gate(
 
 
 def recovered_gate(
-    mode: str,
+    mode: Mode | str,
     roles: Collection[str],
     node_id: int,
     reported_version: str | None,
@@ -312,7 +313,7 @@ def recovered_gate(
             cluster_healthy(snapshot, expected_brokers),
         ]
     verdicts.append(unreachable_verdict(unreachable, node_id))
-    if mode == "kraft" and "controller" in roles:
+    if mode_of(mode).gates_quorum_of(roles):
         verdicts.append(
             _quorum_missing(node_id)
             if quorum is None

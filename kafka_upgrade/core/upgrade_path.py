@@ -23,11 +23,10 @@ to inter.broker.protocol.version and passed to ``kafka-features.sh upgrade``.
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from kafka_upgrade.core.health import Reason, Verdict
+from kafka_upgrade.core.modes import Mode, mode_of
 
-Mode = Literal["zk", "kraft"]
 Version = tuple[int, int, int]
 
 # The first release whose metadata.version 4.x brokers accept (3.3-IV0).
@@ -70,15 +69,14 @@ def _release_tuple(text: str) -> tuple[int, int]:
 
 
 def check_upgrade_path(
-    current: str, target: str, mode: Mode, *, metadata_version: str | None = None
+    current: str, target: str, mode: Mode | str, *, metadata_version: str | None = None
 ) -> Verdict:
     """May this tool upgrade a ``mode`` cluster from ``current`` to ``target``?
 
     ``metadata_version`` is the finalized metadata.version of a KRaft cluster
     (``kafka-features.sh describe``), e.g. ``"3.9-IV0"``; pass it when known.
     """
-    if mode not in ("zk", "kraft"):
-        raise ValueError(f"mode must be 'zk' or 'kraft', got {mode!r}")
+    mode = mode_of(mode)
     bad: list[Reason] = []
     for label, text in (("current", current), ("target", target)):
         try:
@@ -120,7 +118,7 @@ def check_upgrade_path(
                 (target,),
             )
         )
-    if mode == "zk" and tgt[0] >= 4:
+    if mode.uses_zookeeper and tgt[0] >= 4:
         reasons.append(
             Reason(
                 "zookeeper-removed-in-4",
@@ -130,7 +128,7 @@ def check_upgrade_path(
                 (target,),
             )
         )
-    if mode == "kraft" and cur[0] < 4 <= tgt[0]:
+    if mode.controller_role and cur[0] < 4 <= tgt[0]:
         if cur[:2] < KRAFT_MIN_FOR_4:
             reasons.append(
                 Reason(

@@ -8,9 +8,8 @@ from Maven Central (see README, "Versions").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Mode = Literal["zk", "kraft"]
+from kafka_upgrade.core.modes import KRAFT, ZOOKEEPER, Mode, mode_of
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ ZK_PAIR = VersionPair(old="3.7.2", new="3.8.1")
 # The path most KRaft clusters face now: the last 3.x line onto 4.x.
 KRAFT_PAIR = VersionPair(old="3.9.1", new="4.1.1")
 
-PAIRS: dict[Mode, VersionPair] = {"zk": ZK_PAIR, "kraft": KRAFT_PAIR}
+PAIRS: dict[str, VersionPair] = {ZOOKEEPER.name: ZK_PAIR, KRAFT.name: KRAFT_PAIR}
 
 
 @dataclass(frozen=True)
@@ -42,5 +41,5 @@ class Journey:
 JOURNEY = Journey(start=ZK_PAIR.old, migrate_on=KRAFT_PAIR.old, end=KRAFT_PAIR.new)
 
 
-def pair_for(mode: Mode) -> VersionPair:
-    return PAIRS[mode]
+def pair_for(mode: Mode | str) -> VersionPair:
+    return PAIRS[mode_of(mode).name]

@@ -35,6 +35,7 @@ from kafka_upgrade.adapters.remote import FabricRemote
 from kafka_upgrade.app.process_id import ProcessId, is_current, is_running
 from kafka_upgrade.core.inventory import Inventory, Node, load_inventory
 from kafka_upgrade.core.migration import kraft_inventory_path
+from kafka_upgrade.core.modes import Mode
 from kafka_upgrade.core.node_commands import (
     parse_probe,
     probe_command,
@@ -42,7 +43,7 @@ from kafka_upgrade.core.node_commands import (
     stop_command,
 )
 from kafka_upgrade.core.shell import node_env, quote_command
-from kafka_upgrade.core.versions import Mode, pair_for
+from kafka_upgrade.core.versions import pair_for
 from kafka_upgrade.sandbox import dist, ownership, sshd
 from kafka_upgrade.sandbox.layout import (
     CONTROLLER_PORT,
@@ -128,7 +129,7 @@ def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
     files = sshd.SshdFiles(spec.ssh_dir)
     data: dict[str, Any] = {
         "cluster": spec.name,
-        "mode": spec.mode,
+        "mode": str(spec.mode),
         "bootstrap_servers": spec.bootstrap_servers,
         "current_version": spec.version,
         "ssh": {
@@ -142,7 +143,7 @@ def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
     later = [v for v in stage if v != spec.version]
     if later:
         data["target_version"] = later[-1]
-    if spec.mode == "zk":
+    if spec.mode.uses_zookeeper:
         data["zookeeper"] = {"connect": spec.zk_connect}
     if spec.migration_controllers:
         data["migration"] = {
@@ -164,7 +165,7 @@ def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
 
 def up(
     name: str,
-    mode: Mode,
+    mode: Mode | str,
     version: str | None = None,
     nodes: int = 3,
     controllers: int = 0,
@@ -221,7 +222,7 @@ def up(
         spec.root.mkdir(parents=True)
         state: dict[str, Any] = {
             "name": name,
-            "mode": mode,
+            "mode": str(spec.mode),
             "root": str(spec.root),
             "octet": spec.octet,
             "phase": "starting",
@@ -246,13 +247,13 @@ def up(
         _save_state(spec, state)
         log(f"sshd listening on {', '.join(spec.addresses)} port {SSH_PORT}")
 
-        if mode == "zk":
+        if spec.mode.uses_zookeeper:
             state["zookeeper"] = _start_zookeeper(spec, dists[version])
             _save_state(spec, state)
             log(f"ZooKeeper listening on {spec.zk_connect}")
 
         with FabricRemote(inventory) as remote:
-            if mode == "kraft":
+            if spec.mode.controller_role:
                 cluster_id = _random_cluster_id()
                 state["cluster_id"] = cluster_id
 
@@ -464,7 +465,7 @@ def status(name: str) -> dict[str, Any]:
             nodes = list(pool.map(probe, [n.id for n in inventory.nodes]))
     return {
         "name": name,
-        "mode": inventory.mode,
+        "mode": str(inventory.mode),
         "bootstrap_servers": inventory.bootstrap_servers,
         "inventory": str(path),
         "zookeeper": state.get("zookeeper", {}).get("connect"),

@@ -16,9 +16,8 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
-Mode = Literal["zk", "kraft"]
+from kafka_upgrade.core.modes import Mode, UnknownMode, mode_of
 
 BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
@@ -165,14 +164,14 @@ class SandboxSpec:
                 ports.append((n.host, BROKER_PORT))
             if n.is_controller:
                 ports.append((n.host, CONTROLLER_PORT))
-        if self.mode == "zk":
+        if self.mode.uses_zookeeper:
             ports.append((self.zk_host, ZK_PORT))
         return ports
 
 
 def plan_sandbox(
     name: str,
-    mode: Mode,
+    mode: Mode | str,
     version: str,
     nodes: int = 3,
     controllers: int = 0,
@@ -191,18 +190,20 @@ def plan_sandbox(
         raise SandboxSpecError(
             f"--name {name!r}: use lowercase letters, digits and dashes (at most 40 characters)"
         )
-    if mode not in ("zk", "kraft"):
-        raise SandboxSpecError(f"--mode {mode!r}: choose 'zk' or 'kraft'")
+    try:
+        mode = mode_of(mode)
+    except UnknownMode:
+        raise SandboxSpecError(f"--mode {mode!r}: choose 'zk' or 'kraft'") from None
     if not re.match(r"^\d+\.\d+\.\d+$", version):
         raise SandboxSpecError(f"--version {version!r}: give a release like 3.9.1")
     major = int(version.split(".")[0])
-    if mode == "zk" and major >= 4:
+    if mode.uses_zookeeper and major >= 4:
         raise SandboxSpecError(
             f"--version {version}: Kafka 4 has no ZooKeeper mode; use --mode kraft or a 3.x version"
         )
     if not 1 <= nodes <= 9:
         raise SandboxSpecError(f"--nodes {nodes}: choose 1 to 9 brokers")
-    if controllers and mode == "zk":
+    if controllers and mode.uses_zookeeper:
         raise SandboxSpecError("--controllers applies to --mode kraft only")
     if controllers < 0 or controllers > 5 or (controllers and controllers % 2 == 0):
         raise SandboxSpecError(f"--controllers {controllers}: choose 0 (combined), 1, 3 or 5")
@@ -210,7 +211,7 @@ def plan_sandbox(
         raise SandboxSpecError(
             f"--racks {racks}: choose 0 (no broker.rack) to {min(nodes, 26)} (one per broker)"
         )
-    if kraft_controllers and mode != "zk":
+    if kraft_controllers and mode.controller_role:
         raise SandboxSpecError(
             "--kraft-controllers applies to --mode zk only (controllers for the migration)"
         )
@@ -228,7 +229,7 @@ def plan_sandbox(
     def spec(node_id: int, roles: tuple[str, ...]) -> NodeSpec:
         return NodeSpec(node_id, roles, f"127.0.{octet}.{10 + node_id}", root / f"node-{node_id}")
 
-    if mode == "zk":
+    if mode.uses_zookeeper:
         specs = [spec(i, ("broker",)) for i in range(1, nodes + 1)]
     elif controllers == 0:
         specs = [spec(i, ("broker", "controller")) for i in range(1, nodes + 1)]
@@ -266,7 +267,7 @@ def server_properties(spec: SandboxSpec, node: NodeSpec) -> str:
         "num.recovery.threads.per.data.dir": 1,
         "log.segment.bytes": 16 * 1024 * 1024,
     }
-    if spec.mode == "zk":
+    if spec.mode.uses_zookeeper:
         values: dict[str, object] = {
             "broker.id": node.id,
             "zookeeper.connect": spec.zk_connect,

@@ -33,6 +33,7 @@ from kafka_upgrade.app.local_run import RunOutcome, run_migration
 from kafka_upgrade.app.local_server import PrefectServer, temporary_server
 from kafka_upgrade.core.inventory import Inventory, load_inventory
 from kafka_upgrade.core.migration import BrokerPhase, broker_phase, kraft_inventory_path
+from kafka_upgrade.core.modes import KRAFT
 from kafka_upgrade.core.node_commands import parse_probe, probe_command
 from kafka_upgrade.core.properties import read_properties
 from kafka_upgrade.sandbox import cluster
@@ -178,7 +179,7 @@ def test_migration_to_kraft_loses_nothing(
         assert props["node.id"] == str(node_id)
         assert not [k for k in props if k.startswith("zookeeper.") or k == "broker.id"], props
     kraft = load_inventory(kraft_inventory_path(path))
-    assert kraft.mode == "kraft"
+    assert kraft.mode is KRAFT
     assert sorted(n.id for n in kraft.nodes if n.is_controller) == [3001, 3002, 3003]
     with FabricRemote(kraft) as remote:
         for c in (n for n in kraft.nodes if n.is_controller):

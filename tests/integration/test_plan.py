@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kafka_upgrade.core.inventory import Inventory, load_inventory
+from kafka_upgrade.core.modes import ZOOKEEPER
 from kafka_upgrade.core.versions import pair_for
 from kafka_upgrade.sandbox import cluster
 from tests.integration.conftest import cli, require_tools
@@ -59,7 +60,7 @@ def test_plan_prints_everything_and_changes_nothing(sandbox: Inventory) -> None:
     phases = [p["phase"] for p in data["phases"]]
     labels = {f"broker-{n.id}" for n in sandbox.nodes}
     assert {n["node"] for n in data["phases"][0]["nodes"]} == labels
-    if sandbox.mode == "zk":
+    if sandbox.mode is ZOOKEEPER:
         assert phases == ["phase-1-binaries", "phase-2-protocol"]
         first = data["phases"][0]["nodes"][0]["changes"]
         second = data["phases"][1]["nodes"][0]["changes"]

@@ -105,7 +105,7 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
     # 1. A guard: the protocol / metadata step refuses while nodes run the old binary.
     from flows.upgrade import finalize_metadata_version, phase_2_protocol
 
-    guarded = phase_2_protocol if mode == "zk" else finalize_metadata_version
+    guarded = phase_2_protocol if mode.pins_protocol else finalize_metadata_version
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
         state = guarded(
             PhaseRequest(cluster=str(inventory_path), to_version=pair.new), return_state=True
@@ -151,7 +151,7 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
         (n.id, pair.new, True) for n in sandbox.nodes
     ]
     with FabricRemote(sandbox) as remote:
-        if mode == "zk":
+        if mode.pins_protocol:
             for node in sandbox.nodes:
                 text = remote.run(node, f"cat {node.config_path}").stdout
                 assert read_properties(text)["inter.broker.protocol.version"] == release_of(

@@ -33,6 +33,7 @@ from kafka_upgrade.core.migration import (
     ready_to_migrate,
     revert_allowed,
 )
+from kafka_upgrade.core.modes import KRAFT
 from kafka_upgrade.core.properties import apply_properties, read_properties
 from tests.unit.test_migration_inventory import zk_inventory
 
@@ -260,7 +261,7 @@ def test_quorum_formed(status: QuorumStatus, ok: bool) -> None:
 def test_kraft_inventory_has_the_controllers_as_nodes() -> None:
     data = kraft_inventory(inventory())
     after = Inventory(**data)
-    assert after.mode == "kraft"
+    assert after.mode is KRAFT
     assert after.zookeeper is None and after.migration is None
     assert [n.id for n in after.nodes if n.is_controller] == [3001, 3002, 3003]
     assert after.broker_ids == [1, 2, 3]
