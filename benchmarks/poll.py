@@ -57,7 +57,7 @@ def _poll(path: str, worker: Any, spec: Any, expected: Sequence[int]) -> tuple[A
     snap = worker.snapshot()
     return (
         cluster_healthy(snap, expected),
-        restart_gate("kraft", BROKER, spec.next_node, snap, expected),
+        restart_gate("kraft", {spec.next_node: BROKER}, snap, expected),
         recovered_gate("kraft", BROKER, spec.focus, VERSION, VERSION, snap, expected),
     )
 

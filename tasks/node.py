@@ -1,7 +1,8 @@
 """Per-node actions: back up and edit server.properties, stop, switch binary, start.
 
 Each task does one observable thing on one node and says what it did. None
-decides whether it *should* run: the flows ask the verdicts first. Transient
+decides whether it *should* run: the roll asks the verdicts first, and what a
+stop or a start does next is decided in ``core/node_steps.py``. Transient
 faults (SSH dropped, a timeout) are retried with backoff; anything else stops
 the run.
 """
@@ -35,6 +36,7 @@ from kafka_upgrade.core.node_commands import (
     start_command,
     switch_binary_command,
 )
+from kafka_upgrade.core.node_steps import Next, after_stop_asked, before_start, exit_watch
 from kafka_upgrade.core.properties import apply_properties, read_properties
 from kafka_upgrade.core.roll_plan import NodeObservation, registration
 from tasks.context import UpgradeContext, retry_transient_only
@@ -209,26 +211,24 @@ def stop_node(ctx: UpgradeContext, node_id: int, label: str) -> float:
     started = time.monotonic()
     result = ctx.remote.run(node, probe_and_stop_command(node), timeout=60, on_line=say)
     before, asked = split_probe_and_stop(result.stdout)
-    if before.process is None:
-        logger.info("%s: no Kafka process running; nothing to stop", label)
+    pid = before.process.pid if before.process else None
+    decision = after_stop_asked(label, pid, asked, "" if result.ok else result.describe())
+    if decision.next is Next.STOP_RUN:
+        raise StepFailed(decision.said)
+    logger.info("%s", decision.said)
+    if pid is None:
         return 0.0
-    pid = before.process.pid
-    logger.info("%s: controlled shutdown of pid %s (leadership moves off first)", label, pid)
-    if not asked or not result.ok:
-        raise StepFailed(f"{label}: the stop command failed: {result.describe()}")
     limit = ctx.inventory.timeouts.stop_s
-    while time.monotonic() - started < limit:
-        alive = ctx.remote.look(node, pid_alive_command(pid)).stdout.strip()
-        if alive == "gone":
-            seconds = time.monotonic() - started
-            logger.info("%s: pid %s exited after %.1f s", label, pid, seconds)
+    while True:
+        gone = ctx.remote.look(node, pid_alive_command(pid)).stdout.strip() == "gone"
+        seconds = time.monotonic() - started
+        decision = exit_watch(label, pid, gone, seconds, limit)
+        if decision.next is Next.GO_ON:
+            logger.info("%s", decision.said)
             return seconds
+        if decision.next is Next.STOP_RUN:
+            raise StepFailed(decision.said)
         time.sleep(0.2)  # one cheap SSH probe per look
-    raise StepFailed(
-        f"{label}: pid {pid} still runs {limit:.0f} s after a controlled shutdown was asked. "
-        "Nothing was killed. Look at its server.log and a thread dump (jstack), stop it by hand, "
-        "then re-run the upgrade: nodes already done are skipped."
-    )
 
 
 @task(task_run_name="check-staged-{label}", **RETRIES)
@@ -256,8 +256,9 @@ def switch_binary(ctx: UpgradeContext, node_id: int, label: str, version: str) -
 def start_node(ctx: UpgradeContext, node_id: int, label: str) -> None:
     node = ctx.node(node_id)
     state = parse_probe(ctx.remote.look(node, probe_command(node)).stdout)
-    if state.process is not None:
-        get_run_logger().info("%s: already running as pid %s", label, state.process.pid)
+    decision = before_start(label, state.process.pid if state.process else None)
+    if decision.next is not Next.START:
+        get_run_logger().info("%s", decision.said)
         return
     result = ctx.remote.run(node, start_command(node), timeout=60, on_line=_log_line)
     if not result.ok:

@@ -40,7 +40,6 @@ from kafka_upgrade.core.roll_plan import (
     GateLimits,
     StartLook,
     StartOutcome,
-    batch_restart_gate,
     recovered_gate,
     restart_gate,
     start_outcome,
@@ -198,25 +197,26 @@ def _quorum_if_needed(ctx: UpgradeContext, roles: list[str]) -> QuorumStatus | N
 
 
 @task(task_run_name="wait-safe-to-restart-{label}", cache_policy=NO_CACHE)
-def wait_safe_to_restart(ctx: UpgradeContext, node_id: int, label: str) -> int:
-    """Block until restarting this node keeps every partition (and the quorum) available."""
-    node = ctx.node(node_id)
+def wait_safe_to_restart(ctx: UpgradeContext, node_ids: list[int], label: str) -> int:
+    """Block until restarting these nodes (one, or a batch of brokers) keeps every partition
+    (and the quorum) available (``roll_plan.restart_gate``)."""
+    members = {n: ctx.node(n).roles for n in node_ids}
     expected = ctx.expected_brokers()
+    quorum_roles = next(iter(members.values())) if len(members) == 1 else []
 
     def judge() -> Verdict:
         return restart_gate(
             ctx.inventory.mode,
-            node.roles,
-            node_id,
+            members,
             _snapshot(ctx),
             expected,
-            _quorum_if_needed(ctx, node.roles),
+            _quorum_if_needed(ctx, quorum_roles),
             _limits(ctx),
             unreachable_brokers(ctx),
         )
 
     carried = _carried(ctx)
-    ctx.stable_seen = None  # this node is about to go down
+    ctx.stable_seen = None  # these nodes are about to go down
     return _watch(
         ctx,
         f"before restarting {label}",
@@ -271,46 +271,11 @@ def _recovered_judge(ctx: UpgradeContext, versions: dict[int, str]) -> Callable[
 
 @task(task_run_name="wait-healthy-{label}", cache_policy=NO_CACHE)
 def wait_recovered(
-    ctx: UpgradeContext, node_id: int, label: str, version: str, stable: bool = True
-) -> int:
-    """Block until the node runs ``version``, is back in every ISR, and the cluster is healthy
-    (stably; ``stable=False``: one healthy poll, the roll then runs ``hold_stable``)."""
-    return wait_batch_recovered.fn(ctx, {node_id: version}, label, stable)
-
-
-@task(task_run_name="wait-safe-to-restart-{label}", cache_policy=NO_CACHE)
-def wait_safe_to_restart_batch(ctx: UpgradeContext, node_ids: list[int], label: str) -> int:
-    """Block until restarting all these brokers at once keeps every partition available
-    (``roll_plan.batch_restart_gate``)."""
-    members = {n: ctx.node(n).roles for n in node_ids}
-    expected = ctx.expected_brokers()
-
-    def judge() -> Verdict:
-        return batch_restart_gate(
-            ctx.inventory.mode,
-            members,
-            _snapshot(ctx),
-            expected,
-            unreachable=unreachable_brokers(ctx),
-        )
-
-    carried = _carried(ctx)
-    ctx.stable_seen = None  # these nodes are about to go down
-    return _watch(
-        ctx,
-        f"before restarting {label}",
-        judge,
-        ctx.inventory.timeouts.healthy_before_s,
-        carried,
-    )
-
-
-@task(task_run_name="wait-healthy-{label}", cache_policy=NO_CACHE)
-def wait_batch_recovered(
     ctx: UpgradeContext, versions: dict[int, str], label: str, stable: bool = True
 ) -> int:
-    """Block until every member (node id -> the version it must run) runs its version and is
-    back in every ISR, and the cluster is healthy (stably, unless ``stable=False``)."""
+    """Block until every node (node id -> the version it must run) runs its version and is
+    back in every ISR, and the cluster is healthy (stably; ``stable=False``: one healthy
+    poll, the roll then runs ``hold_stable``)."""
     timeout = ctx.inventory.timeouts.start_s + ctx.inventory.timeouts.recover_s
     polls = _watch(
         ctx, f"after restarting {label}", _recovered_judge(ctx, versions), timeout, stable=stable

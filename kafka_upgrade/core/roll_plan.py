@@ -40,7 +40,7 @@ after the restart.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from kafka_upgrade.core.health import (
@@ -105,8 +105,10 @@ class NodeObservation:
     backup_exists: bool = False  # this upgrade's backup of server.properties
     registered: bool | None = None  # brokers: in the cluster's metadata
     in_every_isr: bool | None = None  # brokers: in the ISR of every partition it replicates
-    started_by_roll: bool = False  # this roll just issued the start
+    started_by_roll: bool = False  # this roll just issued the start (and the watch saw it fail)
     staged: bool | None = None  # the phase's version directory is installed (None: not looked)
+    problem: str | None = None  # why the look failed (probed False) or the start did
+    version_before: str | None = None  # started by the roll: what it ran before the restart
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "roles", frozenset(self.roles))
@@ -118,10 +120,17 @@ class NodeObservation:
 
 @dataclass(frozen=True)
 class Want:
-    """What a phase wants of every node."""
+    """What a phase wants of every node; ``revert_failed_start``: a node whose new start
+    fails goes back to what it ran (else it is left down and the run stops)."""
 
     binary: str
     config: Mapping[str, str | None] = field(default_factory=dict)
+    revert_failed_start: bool = True
+
+    def switches(self, obs: NodeObservation) -> bool:
+        """Does restarting this node move its ``current`` link (so the phase's binary must
+        be staged there before anything stops)?"""
+        return obs.link != self.binary
 
 
 @dataclass(frozen=True)
@@ -140,14 +149,15 @@ def node_state(obs: NodeObservation, want: Want) -> tuple[NodeState, Reason]:
     if not obs.probed:
         return NodeState.UNKNOWN, Reason(
             "node-unknown",
-            f"{who} could not be probed over SSH; check the host and re-run.",
+            f"{who} could not be looked at ({obs.problem or 'no answer over SSH'}); check the "
+            "host and re-run.",
             (who,),
         )
     if not obs.running:
         if obs.started_by_roll:
             return NodeState.START_FAILED, Reason(
                 "start-failed",
-                f"{who} exited right after it was started on {obs.link or '?'}.",
+                f"{who} did not start on {obs.link or '?'}: {obs.problem or 'its process exited'}",
                 (who,),
             )
         if obs.backup_exists or obs.link == want.binary:
@@ -182,8 +192,16 @@ def node_state(obs: NodeObservation, want: Want) -> tuple[NodeState, Reason]:
 
 
 def decide(obs: NodeObservation, want: Want) -> Decision:
+    """The state and the action for one node. A failed start is reverted by the table, unless
+    the request opted out or there is nothing known to revert to: then the run stops with
+    the node left down."""
     state, reason = node_state(obs, want)
-    return Decision(state, ACTIONS[state], reason)
+    action = ACTIONS[state]
+    if state is NodeState.START_FAILED and (not want.revert_failed_start or not obs.version_before):
+        why = "revert_on_failed_start is off" if obs.version_before else "no earlier version known"
+        reason = replace(reason, message=f"{reason.message}; left down ({why})")
+        action = Action.STOP_RUN
+    return Decision(state, action, reason)
 
 
 # --------------------------------------------------------------------------
@@ -227,17 +245,23 @@ def _quorum_missing(node_id: int) -> Verdict:
 
 def restart_gate(
     mode: Mode | str,
-    roles: Collection[str],
-    node_id: int,
+    members: Mapping[int, Collection[str]],
     snapshot: ClusterSnapshot,
     expected_brokers: Collection[int],
     quorum: QuorumStatus | None = None,
     limits: GateLimits = GateLimits(),
     unreachable: Collection[int] = (),
 ) -> Verdict:
-    """May this node restart now? Brokers: partitions stay available; KRaft controllers:
-    a caught-up majority of voters remains; controller-only nodes: the cluster is healthy.
-    No other broker's listener may refuse connections."""
+    """May these nodes (node id -> roles; one, or a batch) restart now?
+
+    One node: a broker's partitions stay available (``can_restart``); a controller-only
+    node needs a healthy cluster; a KRaft controller also a caught-up majority of the other
+    voters (``can_restart_controller``). Several: brokers only (a controller is never
+    batched), and every partition keeps min.insync.replicas with all of them down
+    (``can_restart_together``). Always: no other broker's listener refuses connections."""
+    if len(members) > 1:
+        return _batch_gate(members, snapshot, expected_brokers, unreachable)
+    ((node_id, roles),) = members.items()
     verdicts = [
         unreachable_verdict(unreachable, node_id),
         can_restart(snapshot, node_id, expected_brokers)
@@ -255,24 +279,12 @@ def restart_gate(
     return Verdict.all_of(*verdicts)
 
 
-def batch_restart_gate(
-    mode: Mode | str,
+def _batch_gate(
     members: Mapping[int, Collection[str]],
     snapshot: ClusterSnapshot,
     expected_brokers: Collection[int],
-    quorum: QuorumStatus | None = None,
-    limits: GateLimits = GateLimits(),
-    unreachable: Collection[int] = (),
+    unreachable: Collection[int],
 ) -> Verdict:
-    """May these nodes (node id -> roles) restart together? One node: ``restart_gate``.
-    Several: brokers only (a controller is never batched), every partition keeps
-    min.insync.replicas with all of them down (``can_restart_together``), and no other
-    broker's listener refuses connections."""
-    if len(members) == 1:
-        ((node_id, roles),) = members.items()
-        return restart_gate(
-            mode, roles, node_id, snapshot, expected_brokers, quorum, limits, unreachable
-        )
     controllers = sorted(n for n, roles in members.items() if "controller" in roles)
     if controllers:
         return Verdict.no(

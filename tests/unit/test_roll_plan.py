@@ -45,10 +45,24 @@ STATES = [
     ("probe failed", obs(probed=False), WANT, NodeState.UNKNOWN, Action.STOP_RUN),
     (
         "just started, process gone",
-        obs(running=False, binary=None, started_by_roll=True),
+        obs(running=False, binary=None, started_by_roll=True, version_before=OLD),
         WANT,
         NodeState.START_FAILED,
         Action.REVERT,
+    ),
+    (
+        "just started, process gone, the request opted out of reverts",
+        obs(running=False, binary=None, started_by_roll=True, version_before=OLD),
+        Want(NEW, revert_failed_start=False),
+        NodeState.START_FAILED,
+        Action.STOP_RUN,
+    ),
+    (
+        "just started, process gone, nothing known to revert to",
+        obs(running=False, binary=None, started_by_roll=True),
+        WANT,
+        NodeState.START_FAILED,
+        Action.STOP_RUN,
     ),
     (
         "stopped, link already on the target",
@@ -254,7 +268,7 @@ GATES = [
 )
 def test_restart_gate(mode, roles, node, snapshot, quorum, ok, rules) -> None:  # noqa: ANN001
     expected = snapshot.brokers | {b for p in snapshot.partitions for b in p.replicas}
-    verdict = restart_gate(mode, roles, node, snapshot, expected, quorum)
+    verdict = restart_gate(mode, {node: roles}, snapshot, expected, quorum)
     assert verdict.ok is ok, str(verdict)
     assert set(rules) <= set(verdict.rules)
 
@@ -323,12 +337,12 @@ def test_recovered_gate(roles, reported, snapshot, quorum, ok, rules) -> None:  
 
 def test_a_broker_whose_listener_refuses_is_named_by_both_gates() -> None:
     snapshot = HEALTHY.build()
-    before = restart_gate("kraft", BROKER, 2, snapshot, {1, 2, 3}, None, unreachable={3})
+    before = restart_gate("kraft", {2: BROKER}, snapshot, {1, 2, 3}, None, unreachable={3})
     assert before.rules == ("broker-unreachable",)
     assert "broker 3 refuses connections" in before.reasons[0].message
     after = recovered_gate("zk", BROKER, 2, NEW, NEW, snapshot, {1, 2, 3}, unreachable={2, 3})
     assert after.rules == ("broker-unreachable",)  # the node itself is judged by its own rules
-    assert restart_gate("zk", BROKER, 2, snapshot, {1, 2, 3}, unreachable={2}).ok
+    assert restart_gate("zk", {2: BROKER}, snapshot, {1, 2, 3}, unreachable={2}).ok
 
 
 # Watching a start: (look, pid seen before, is a broker) -> ok / failed / still watching.
