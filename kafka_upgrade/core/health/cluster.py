@@ -20,7 +20,8 @@ Only the partitions out of line are read (``ClusterSnapshot.out_of_line``), in o
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 from kafka_upgrade.core.health.snapshot import ClusterSnapshot, PartitionState
 from kafka_upgrade.core.health.verdict import Reason, Verdict
@@ -31,135 +32,165 @@ from kafka_upgrade.core.health.wording import (
     counted,
     id_list,
     isr_text,
+    pick,
 )
 
 
-def _name(p: PartitionState) -> str:
-    return p.name
-
-
-def cluster_healthy(snapshot: ClusterSnapshot, expected_brokers: Collection[int]) -> Verdict:
-    """Rules 1-4: every expected broker registered, no offline, under-min-ISR or URP."""
-    reasons, notes = _health(snapshot, expected_brokers, except_node=None)
-    return Verdict.of(reasons, notes)
-
-
-def _health(
-    snapshot: ClusterSnapshot, expected_brokers: Collection[int], except_node: int | None
-) -> tuple[list[Reason], list[Reason]]:
-    """Reasons and notes for rules 1-4.
+def cluster_healthy(
+    snapshot: ClusterSnapshot,
+    expected_brokers: Collection[int],
+    *,
+    except_node: int | None = None,
+) -> Verdict:
+    """Rules 1-4: every expected broker registered, no offline, under-min-ISR or URP.
 
     ``except_node`` leaves out what is only about that node (it is missing, or it
     is the only replica out of sync): ``node_recovered`` reports those itself.
     """
-    reasons: list[Reason] = []
-    notes: list[Reason] = []
     expected = frozenset(expected_brokers)
-
     missing = sorted(expected - snapshot.brokers - {except_node})
-    if missing:
-        reasons.append(
-            Reason(
-                "broker-missing",
-                f"{broker_list(missing)} {'is' if len(missing) == 1 else 'are'} not registered "
-                f"with the cluster (expected {id_list(expected)}; registered "
-                f"{id_list(snapshot.brokers)}). "
-                f"Start {'it' if len(missing) == 1 else 'them'} or read "
-                f"{'its' if len(missing) == 1 else 'their'} server.log; nothing else restarts "
-                "until every broker is back.",
-                tuple(f"broker {b}" for b in missing),
-            )
-        )
     unexpected = sorted(snapshot.brokers - expected)
-    if unexpected:
-        notes.append(
-            Reason(
-                "unexpected-broker",
-                f"{broker_list(unexpected)} {'is' if len(unexpected) == 1 else 'are'} registered "
-                "but not in the inventory: the upgrade will not touch "
-                f"{'it' if len(unexpected) == 1 else 'them'}. Add "
-                f"{'it' if len(unexpected) == 1 else 'them'} to the inventory if "
-                f"{'it belongs' if len(unexpected) == 1 else 'they belong'} to this cluster.",
-                tuple(f"broker {b}" for b in unexpected),
-            )
-        )
+    found = _sort_out_of_line(snapshot, except_node)
+    reasons = [
+        *([_missing(missing, expected, snapshot.brokers)] if missing else []),
+        *_partition_reasons(found),
+    ]
+    notes = [
+        *([_unexpected(unexpected)] if unexpected else []),
+        *([_rf_below_min_isr(sorted(found.short))] if found.short else []),
+    ]
+    return Verdict.of(reasons, notes)
 
+
+def _missing(
+    missing: Sequence[int], expected: Collection[int], registered: Collection[int]
+) -> Reason:
+    n = len(missing)
+    return Reason(
+        "broker-missing",
+        f"{broker_list(missing)} {pick(n, 'is', 'are')} not registered with the cluster "
+        f"(expected {id_list(expected)}; registered {id_list(registered)}). "
+        f"Start {pick(n, 'it', 'them')} or read {pick(n, 'its', 'their')} server.log; "
+        "nothing else restarts until every broker is back.",
+        tuple(f"broker {b}" for b in missing),
+    )
+
+
+def _unexpected(unexpected: Sequence[int]) -> Reason:
+    n = len(unexpected)
+    return Reason(
+        "unexpected-broker",
+        f"{broker_list(unexpected)} {pick(n, 'is', 'are')} registered but not in the "
+        f"inventory: the upgrade will not touch {pick(n, 'it', 'them')}. Add "
+        f"{pick(n, 'it', 'them')} to the inventory if {pick(n, 'it belongs', 'they belong')} "
+        "to this cluster.",
+        tuple(f"broker {b}" for b in unexpected),
+    )
+
+
+@dataclass
+class _OutOfLine:
+    """The partitions out of line, each under the first of rules 2-4 it breaks."""
+
+    offline: list[PartitionState] = field(default_factory=list)
+    below: list[PartitionState] = field(default_factory=list)  # under min.insync.replicas
+    urp: list[PartitionState] = field(default_factory=list)  # under-replicated
+    short: set[tuple[str, int, int]] = field(default_factory=set)  # (topic, RF, min ISR)
+    catching_up: set[int] = field(default_factory=set)  # out of sync in ``below``
+    lagging: set[int] = field(default_factory=set)  # out of sync in ``urp``
+
+
+def _sort_out_of_line(snapshot: ClusterSnapshot, except_node: int | None) -> _OutOfLine:
     # One pass over the partitions out of line (a handful, even on a large cluster);
     # each lands under one rule at most, in the order the rules are checked.
-    offline: list[PartitionState] = []
-    below: list[PartitionState] = []
-    urp: list[PartitionState] = []
-    short_set: set[tuple[str, int, int]] = set()
-    catching_up: set[int] = set()  # out of sync in ``below``
-    lagging: set[int] = set()  # out of sync in ``urp``
+    found = _OutOfLine()
     for p in snapshot.out_of_line:
         if not p.can_meet_min_isr:
-            short_set.add((p.topic, len(p.replicas), p.min_isr))
+            found.short.add((p.topic, len(p.replicas), p.min_isr))
         if p.is_offline:
-            offline.append(p)
+            found.offline.append(p)
             continue
         out_of_sync = p.out_of_sync  # computed once: the three rules below read it
         if except_node is not None and out_of_sync == {except_node}:
             continue  # only that node is behind: ``node_recovered`` says so itself
         if p.is_under_min_isr:
-            below.append(p)
-            catching_up |= out_of_sync
+            found.below.append(p)
+            found.catching_up |= out_of_sync
         elif out_of_sync:  # under-replicated
-            urp.append(p)
-            lagging |= out_of_sync
+            found.urp.append(p)
+            found.lagging |= out_of_sync
+    return found
 
-    if offline:
-        hosts = {b for p in offline for b in p.replicas}
-        reasons.append(
-            Reason(
-                "partition-offline",
-                f"{counted(len(offline), 'partition')} {'has' if len(offline) == 1 else 'have'} "
-                f"no leader: {capped_as(offline, _name)}. Clients of "
-                f"{'it' if len(offline) == 1 else 'them'} fail now. Bring back their replicas "
-                f"({broker_list(hosts)}); kafka-topics.sh --describe --unavailable-partitions "
-                "lists them.",
-                tuple(p.name for p in offline),
-            )
-        )
 
-    if below:
-        reasons.append(
-            Reason(
-                "under-min-isr",
-                f"{counted(len(below), 'partition')} {'has' if len(below) == 1 else 'have'} fewer "
-                "in-sync replicas than min.insync.replicas: "
-                + capped_as(below, lambda p: f"{p.name} (ISR {isr_text(p.isr)}, min {p.min_isr})")
-                + ". acks=all producers to "
-                f"{'it' if len(below) == 1 else 'them'} fail now. Wait for "
-                f"{broker_list(catching_up)} to catch up.",
-                tuple(p.name for p in below),
-            )
-        )
+def _partition_reasons(found: _OutOfLine) -> list[Reason]:
+    """Rules 2-4, in order: one reason each that names its partitions."""
+    rules = (
+        (found.offline, _offline),
+        (found.below, lambda below: _under_min_isr(below, found.catching_up)),
+        (found.urp, lambda urp: _under_replicated(urp, found.lagging)),
+    )
+    return [reason(parts) for parts, reason in rules if parts]
 
-    if urp:
-        reasons.append(
-            Reason(
-                "under-replicated",
-                f"{counted(len(urp), 'partition')} {'is' if len(urp) == 1 else 'are'} "
-                "under-replicated (ISR smaller than the replica list): "
-                + capped_as(urp, lambda p: f"{p.name} (ISR {isr_text(p.isr)})")
-                + f". Wait for {broker_list(lagging)} to rejoin the ISR; "
-                "kafka-topics.sh --describe --under-replicated-partitions lists them.",
-                tuple(p.name for p in urp),
-            )
-        )
 
-    short = sorted(short_set)
-    if short:
-        notes.append(
-            Reason(
-                "rf-below-min-isr",
-                "replication factor below min.insync.replicas, so acks=all producers can never "
-                "write to: "
-                + capped([f"{t} (RF {rf}, min {m})" for t, rf, m in short])
-                + ". This predates the upgrade and does not block it; raise the replication "
-                "factor or lower min.insync.replicas.",
-                tuple(t for t, _, _ in short),
-            )
-        )
-    return reasons, notes
+def _offline(offline: Sequence[PartitionState]) -> Reason:
+    hosts = {b for p in offline for b in p.replicas}
+    n = len(offline)
+    return _partitions_reason(
+        "partition-offline",
+        offline,
+        f"{pick(n, 'has', 'have')} no leader",
+        f"Clients of {pick(n, 'it', 'them')} fail now. Bring back their replicas "
+        f"({broker_list(hosts)}); kafka-topics.sh --describe --unavailable-partitions "
+        "lists them.",
+    )
+
+
+def _under_min_isr(below: Sequence[PartitionState], catching_up: Collection[int]) -> Reason:
+    n = len(below)
+    return _partitions_reason(
+        "under-min-isr",
+        below,
+        f"{pick(n, 'has', 'have')} fewer in-sync replicas than min.insync.replicas",
+        f"acks=all producers to {pick(n, 'it', 'them')} fail now. Wait for "
+        f"{broker_list(catching_up)} to catch up.",
+        lambda p: f"{p.name} (ISR {isr_text(p.isr)}, min {p.min_isr})",
+    )
+
+
+def _under_replicated(urp: Sequence[PartitionState], lagging: Collection[int]) -> Reason:
+    return _partitions_reason(
+        "under-replicated",
+        urp,
+        f"{pick(len(urp), 'is', 'are')} under-replicated (ISR smaller than the replica list)",
+        f"Wait for {broker_list(lagging)} to rejoin the ISR; "
+        "kafka-topics.sh --describe --under-replicated-partitions lists them.",
+        lambda p: f"{p.name} (ISR {isr_text(p.isr)})",
+    )
+
+
+def _partitions_reason(
+    rule: str,
+    parts: Sequence[PartitionState],
+    state: str,
+    advice: str,
+    say: Callable[[PartitionState], str] = lambda p: p.name,
+) -> Reason:
+    """'<N partitions> <state>: <the first few, as ``say`` words them>. <advice>'"""
+    named = capped_as(parts, say)
+    return Reason(
+        rule,
+        f"{counted(len(parts), 'partition')} {state}: {named}. {advice}",
+        tuple(p.name for p in parts),
+    )
+
+
+def _rf_below_min_isr(short: Sequence[tuple[str, int, int]]) -> Reason:
+    return Reason(
+        "rf-below-min-isr",
+        "replication factor below min.insync.replicas, so acks=all producers can never "
+        "write to: "
+        + capped([f"{t} (RF {rf}, min {m})" for t, rf, m in short])
+        + ". This predates the upgrade and does not block it; raise the replication "
+        "factor or lower min.insync.replicas.",
+        tuple(t for t, _, _ in short),
+    )

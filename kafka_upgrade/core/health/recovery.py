@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from kafka_upgrade.core.health.cluster import _health, _name
+from kafka_upgrade.core.health.cluster import cluster_healthy
 from kafka_upgrade.core.health.snapshot import ClusterSnapshot
 from kafka_upgrade.core.health.verdict import Reason, Verdict
-from kafka_upgrade.core.health.wording import capped_as, counted
+from kafka_upgrade.core.health.wording import capped, counted
 
 
 def node_recovered(
@@ -59,19 +59,19 @@ def node_recovered(
                 (f"broker {node_id}",),
             )
         )
-    behind = [p for p in snapshot.out_of_line_of(node_id) if node_id not in p.isr]
+    behind = [p.name for p in snapshot.out_of_line_of(node_id) if node_id not in p.isr]
     if behind:
         reasons.append(
             Reason(
                 "not-in-isr",
                 f"broker {node_id} is not yet back in the ISR of "
-                f"{counted(len(behind), 'partition')}: {capped_as(behind, _name)}. It is "
+                f"{counted(len(behind), 'partition')}: {capped(behind)}. It is "
                 "catching up on what it missed; wait (large or busy partitions take longer).",
-                tuple(p.name for p in behind),
+                tuple(behind),
             )
         )
-    health_reasons, health_notes = _health(snapshot, expected_brokers, except_node=node_id)
-    return Verdict.of([*reasons, *health_reasons], health_notes)
+    health = cluster_healthy(snapshot, expected_brokers, except_node=node_id)
+    return Verdict.of([*reasons, *health.reasons], health.notes)
 
 
 def node_running_version(node_id: int, reported: str | None, version: str) -> Verdict:

@@ -61,6 +61,11 @@ def counted(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
 
+def pick(n: int, one: str, many: str) -> str:
+    """The word that agrees with ``n`` things: ``pick(n, "it", "them")``."""
+    return one if n == 1 else many
+
+
 def isr_text(isr: Iterable[int]) -> str:
     """'[1,2]', as kafka-topics.sh prints an ISR."""
     return "[" + ",".join(str(b) for b in isr) + "]"
