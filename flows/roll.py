@@ -119,7 +119,7 @@ def plan_roll(ctx: UpgradeContext, racks: Mapping[int, str | None] | None = None
         racks = {
             n.id: read_config(ctx, n.id).get("broker.rack") for n in inv.nodes if n.id not in alone
         }
-    replicas = [p.replicas for p in ctx.reader.snapshot().partitions]
+    replicas = [p.replicas for p in ctx.reader.full_snapshot().partitions]
     return plan_batches(order, alone, replicas, racks, inv.max_parallel)
 
 

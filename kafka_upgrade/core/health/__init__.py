@@ -44,7 +44,6 @@ from kafka_upgrade.core.health.recovery import node_recovered, node_running_vers
 from kafka_upgrade.core.health.restart import can_restart, can_restart_together
 from kafka_upgrade.core.health.snapshot import (
     ClusterSnapshot,
-    PartitionLoader,
     PartitionState,
     SnapshotIncomplete,
     is_out_of_line,
@@ -59,7 +58,6 @@ __all__ = [
     "LagChange",
     "LagReport",
     "LagSample",
-    "PartitionLoader",
     "PartitionState",
     "QuorumStatus",
     "Reason",

@@ -13,7 +13,7 @@ none of them, so the upgrade's admin child ships only those
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -80,13 +80,9 @@ def is_out_of_line(
     return not (isr == replicas or set(replicas).issubset(isr))
 
 
-# Reads the partitions of one moment that a summary snapshot does not carry:
-# ``load(None)`` every partition, ``load(n)`` those with a replica on node n.
-PartitionLoader = Callable[[int | None], Sequence[PartitionState]]
-
-
 class SnapshotIncomplete(LookupError):
-    """A summary snapshot was asked for partitions it does not carry and cannot load."""
+    """A summary snapshot was asked for partitions it does not carry (a caller bug: the
+    snapshot should have been taken with them)."""
 
 
 class ClusterSnapshot:
@@ -95,19 +91,20 @@ class ClusterSnapshot:
     Two forms, one API:
 
     - complete (``ClusterSnapshot(brokers, partitions, controller_id)``): every
-      partition, as the tests' builder and ``isolated_admin`` make it;
+      partition, as the tests' builder, ``isolated_admin`` and the admin
+      worker's ``full_snapshot`` make it;
     - summary (``ClusterSnapshot.summary(...)``, what the upgrade's admin child
       ships on every poll): the partitions out of line (``is_out_of_line``),
-      the count of all, and the partitions of the nodes the caller named. Every
-      verdict reads only ``out_of_line``, so both forms give the same verdicts
-      at a fraction of the cost on a large cluster.
+      the count of all, and the partitions of the nodes the caller named when
+      taking it. The rules of ``cluster``, ``restart`` and ``recovery`` read
+      only ``out_of_line``, so both forms give the same verdicts at a fraction
+      of the cost on a large cluster.
 
-    ``partitions``, ``partitions_of(n)`` and ``awaiting_preferred_leader(n)``
-    work on both. On a summary they come from what was shipped, else from its
-    ``load`` function, which reads them *from the same moment* (the child
-    keeps it); that is a request to the child and raises what it raises
-    (``KafkaUnavailable`` for the admin worker), or ``SnapshotIncomplete``
-    when there is nothing to load from.
+    A snapshot is a value: it arrives with everything it will ever hold and
+    never asks the cluster for more. ``partitions`` needs a complete snapshot;
+    ``partitions_of(n)`` and ``awaiting_preferred_leader(n)`` need a complete
+    one or a summary taken with node n (what ``can_restart_together`` reads
+    for every member of the batch). Anything else raises ``SnapshotIncomplete``.
     """
 
     __slots__ = (
@@ -117,7 +114,6 @@ class ClusterSnapshot:
         "_partitions",
         "_out_of_line",
         "_by_node",
-        "_load",
     )
 
     brokers: frozenset[int]
@@ -126,7 +122,6 @@ class ClusterSnapshot:
     _partitions: tuple[PartitionState, ...] | None
     _out_of_line: tuple[PartitionState, ...] | None
     _by_node: dict[int, tuple[PartitionState, ...]]
-    _load: PartitionLoader | None
 
     def __init__(
         self,
@@ -135,7 +130,7 @@ class ClusterSnapshot:
         controller_id: int | None = None,
     ) -> None:
         parts = tuple(partitions)
-        self._init(frozenset(brokers), controller_id, len(parts), parts, None, {}, None)
+        self._init(frozenset(brokers), controller_id, len(parts), parts, None, {})
 
     @classmethod
     def summary(
@@ -146,19 +141,12 @@ class ClusterSnapshot:
         controller_id: int | None = None,
         *,
         node_partitions: Mapping[int, Iterable[PartitionState]] | None = None,
-        load: PartitionLoader | None = None,
     ) -> ClusterSnapshot:
         """A snapshot that carries only the partitions out of line (and those of some nodes)."""
         by_node = {n: tuple(ps) for n, ps in (node_partitions or {}).items()}
         snap = cls.__new__(cls)
         snap._init(
-            frozenset(brokers),
-            controller_id,
-            partition_count,
-            None,
-            tuple(out_of_line),
-            by_node,
-            load,
+            frozenset(brokers), controller_id, partition_count, None, tuple(out_of_line), by_node
         )
         return snap
 
@@ -170,7 +158,6 @@ class ClusterSnapshot:
         partitions: tuple[PartitionState, ...] | None,
         out_of_line: tuple[PartitionState, ...] | None,
         by_node: dict[int, tuple[PartitionState, ...]],
-        load: PartitionLoader | None,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "brokers", brokers)
@@ -179,7 +166,6 @@ class ClusterSnapshot:
         set_(self, "_partitions", partitions)
         set_(self, "_out_of_line", out_of_line)
         set_(self, "_by_node", by_node)
-        set_(self, "_load", load)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"ClusterSnapshot is immutable (cannot set {name})")
@@ -191,15 +177,17 @@ class ClusterSnapshot:
 
     @property
     def complete(self) -> bool:
-        """True when every partition is at hand (no request needed for ``partitions``)."""
+        """True when it carries every partition (``partitions`` can be read)."""
         return self._partitions is not None
 
     @property
     def partitions(self) -> tuple[PartitionState, ...]:
-        """Every partition (on a summary: loaded once from the same moment)."""
+        """Every partition (a complete snapshot only)."""
         if self._partitions is None:
-            object.__setattr__(self, "_partitions", tuple(self._loaded(None)))
-        assert self._partitions is not None
+            raise SnapshotIncomplete(
+                f"{self._carries()}, not every partition; take a complete snapshot "
+                "(the admin worker's full_snapshot) to read them all"
+            )
         return self._partitions
 
     @property
@@ -229,13 +217,15 @@ class ClusterSnapshot:
         return tuple(p for p in self.out_of_line if p.is_under_min_isr)
 
     def partitions_of(self, node: int) -> tuple[PartitionState, ...]:
-        """Partitions with a replica on ``node``."""
+        """Partitions with a replica on ``node`` (a summary: taken with that node)."""
         found = self._by_node.get(node)
         if found is None:
-            if self._partitions is not None:
-                found = tuple(p for p in self._partitions if node in p.replicas)
-            else:
-                found = tuple(self._loaded(node))
+            if self._partitions is None:
+                raise SnapshotIncomplete(
+                    f"{self._carries()}, not those of broker {node}; take the snapshot "
+                    f"with broker {node} named (the admin worker's snapshot(nodes=...))"
+                )
+            found = tuple(p for p in self._partitions if node in p.replicas)
             self._by_node[node] = found  # a cache of one moment: never stale
         return found
 
@@ -245,20 +235,18 @@ class ClusterSnapshot:
             p for p in self.partitions_of(node) if p.replicas[0] == node and p.leader != node
         )
 
-    def _loaded(self, node: int | None) -> Sequence[PartitionState]:
-        if self._load is None:
-            what = "every partition" if node is None else f"the partitions of broker {node}"
-            raise SnapshotIncomplete(
-                f"this snapshot carries only the {len(self.out_of_line)} partitions out of line "
-                f"of {self.partition_count}, and nothing to load {what} from"
-            )
-        return self._load(node)
+    def _carries(self) -> str:
+        named = f" and those of brokers {sorted(self._by_node)}" if self._by_node else ""
+        return (
+            f"this snapshot carries only the {len(self.out_of_line)} partitions out of line "
+            f"of {self.partition_count}{named}"
+        )
 
     # -- value semantics -----------------------------------------------------
 
     def __eq__(self, other: object) -> bool:
-        """Same cluster: brokers, controller and every partition. A summary that cannot
-        load its other partitions is compared on what it carries."""
+        """Same cluster: brokers, controller and every partition. A summary is compared on
+        what it carries: the partitions out of line."""
         if not isinstance(other, ClusterSnapshot):
             return NotImplemented
         if (self.brokers, self.controller_id, self.partition_count) != (
@@ -267,13 +255,9 @@ class ClusterSnapshot:
             other.partition_count,
         ) or self.out_of_line != other.out_of_line:
             return False
-        if self._listable and other._listable:
+        if self.complete and other.complete:
             return self.partitions == other.partitions
         return True
-
-    @property
-    def _listable(self) -> bool:
-        return self._partitions is not None or self._load is not None
 
     def __hash__(self) -> int:
         return hash((self.brokers, self.controller_id, self.partition_count, self.out_of_line))
@@ -286,7 +270,6 @@ class ClusterSnapshot:
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        # A pickled summary cannot load any more: it travels with what it has.
         if self._partitions is not None:
             return (ClusterSnapshot, (self.brokers, self._partitions, self.controller_id))
         return (
