@@ -4,11 +4,13 @@
 holds them, complete (every partition) or as a summary (only the partitions out
 of line, plus those of the nodes the caller named).
 
-Scale: the health rules look only at the partitions *out of line*
-(``is_out_of_line``: offline, under-replicated, or no more replicas than
-min.insync.replicas), in one pass. On a healthy 200k-partition cluster that is
-none of them, so the upgrade's admin child ships only those
-(``ClusterSnapshot.summary``) and a poll stays well under a second.
+Scale: the rules about one broker (``cluster``, ``restart``, ``recovery``) look
+only at the partitions *out of line* (``is_out_of_line``: offline,
+under-replicated, or no more replicas than min.insync.replicas), in one pass.
+On a healthy 200k-partition cluster that is none of them, so the upgrade's
+admin child ships only those (``ClusterSnapshot.summary``) and a poll stays well
+under a second. A batch gate also reads its members' partitions: the sensor
+names them when it takes the snapshot, and they come in the same reply.
 """
 
 from __future__ import annotations
