@@ -94,7 +94,7 @@ def observe_node(ctx: UpgradeContext, node_id: int, label: str, binary: str) -> 
     registered = in_isr = None
     if node.is_broker and state.running:
         try:
-            registered, in_isr = registration(ctx.reader.snapshot(), node_id)
+            registered, in_isr = registration(ctx.reader.snapshot([node_id]), node_id)
         except KafkaUnavailable:
             pass  # unknown: the roll's gates will look again
     return NodeObservation(

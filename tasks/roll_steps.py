@@ -94,7 +94,7 @@ class TaskSensors:
         return read_quorum(ctx).leader_id
 
     def replicas(self) -> list[tuple[int, ...]]:
-        return [tuple(p.replicas) for p in self.ctx.reader.snapshot().partitions]
+        return [tuple(p.replicas) for p in self.ctx.reader.full_snapshot().partitions]
 
     def safe_to_restart(self, node_ids: list[int], label: str) -> None:
         wait_safe_to_restart(self.ctx, node_ids, label)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 
 from prefect import get_run_logger, task
@@ -142,8 +142,10 @@ def _carried(ctx: UpgradeContext) -> str | None:
     )
 
 
-def _snapshot(ctx: UpgradeContext) -> ClusterSnapshot:
-    return ctx.reader.snapshot()
+def _snapshot(ctx: UpgradeContext, nodes: Collection[int] = ()) -> ClusterSnapshot:
+    """The cluster now, carrying the partitions of ``nodes``: a snapshot holds all the
+    verdicts will read of it (they never ask the cluster for more)."""
+    return ctx.reader.snapshot(nodes)
 
 
 @task(task_run_name="wait-cluster-healthy-{label}", cache_policy=NO_CACHE)
@@ -208,7 +210,8 @@ def wait_safe_to_restart(ctx: UpgradeContext, node_ids: list[int], label: str) -
         return restart_gate(
             ctx.inventory.mode,
             members,
-            _snapshot(ctx),
+            # a batch: every partition of its members (``can_restart_together`` reads them)
+            _snapshot(ctx, node_ids if len(node_ids) > 1 else ()),
             expected,
             _quorum_if_needed(ctx, quorum_roles),
             _limits(ctx),
@@ -362,7 +365,7 @@ def restore_leadership(ctx: UpgradeContext, node_id: int, label: str) -> int:
             logger.warning("%s", unreachable_verdict(down))
             return -1
         try:
-            snapshot = _snapshot(ctx)
+            snapshot = _snapshot(ctx, [node_id])  # with its partitions: who leads them
             if not cluster_healthy(snapshot, expected).ok:
                 _saw_unhealthy(ctx)  # the next gate watches for stability again
             waiting = snapshot.awaiting_preferred_leader(node_id)

@@ -11,21 +11,20 @@ The client configuration, secrets included, goes to the child over its stdin,
 never on its command line or in its environment.
 
 What crosses the pipe on a poll is small whatever the cluster's size. The
-child keeps the last Metadata answer (``kafka_admin.Observation``) and ships
-a summary: the brokers, the controller, the partition count, the partitions
-out of line (``health.is_out_of_line``) and, for the nodes the caller names,
-their partitions. The parent gets a ``ClusterSnapshot.summary`` whose verdicts
-are those of the complete snapshot; when a caller asks it for more
-(``partitions``, ``partitions_of`` another node), it loads them from the same
-moment with a "partitions" request naming the observation's number.
+child reads one Metadata answer (``kafka_admin.Observation``) and ships a
+summary: the brokers, the controller, the partition count, the partitions out
+of line (``health.is_out_of_line``) and, for the nodes the caller names, their
+partitions. The parent gets a ``ClusterSnapshot.summary`` whose verdicts are
+those of the complete snapshot. A snapshot is loaded once, whole: whoever
+needs the partitions of a node (a batch gate, leadership, a broker's
+registration) names it when taking the snapshot, and whoever needs every
+partition takes ``full_snapshot``; the verdicts never ask the child for more.
 
 Requests (``{"op": ...}``) and their answers (``{"ok": true, "data": ...}`` or
 ``{"ok": false, "error": "..."}``):
 
 - ``observe`` (``nodes``: ids): the summary; see ``summary_to_wire``;
-- ``partitions`` (``observation``, ``node``: an id or null): rows from that
-  observation, if it is still the last one;
-- ``snapshot``: the complete snapshot, every partition (the old, costly form);
+- ``snapshot``: every partition, as rows; see ``complete_to_wire``;
 - ``lag`` (``deadline``: seconds): ``kafka_admin.LagReading`` as a mapping;
 - ``elect`` (``partitions``: [topic, partition] pairs): preferred leader election.
 
@@ -58,7 +57,7 @@ from kafka_upgrade.adapters.kafka_admin import (
     consumer_lag,
     elect_preferred,
 )
-from kafka_upgrade.core.health import ClusterSnapshot, PartitionLoader, PartitionState
+from kafka_upgrade.core.health import ClusterSnapshot, PartitionState
 
 CHILD_COMMAND = (sys.executable, "-m", "kafka_upgrade.adapters.admin_worker")
 # The lag read's own deadline, well inside the parent's wait for an answer.
@@ -89,7 +88,7 @@ def paused_gc() -> Iterator[None]:
 
 
 def snapshot_to_json(snapshot: ClusterSnapshot) -> dict[str, Any]:
-    """The complete snapshot, every partition (``isolated_admin`` and the "snapshot" op)."""
+    """The complete snapshot, every partition, for ``isolated_admin``."""
     return {
         "brokers": sorted(snapshot.brokers),
         "controller_id": snapshot.controller_id,
@@ -138,11 +137,9 @@ def rows_from_wire(data: dict[str, Any]) -> tuple[PartitionState, ...]:
     return tuple(out)
 
 
-def summary_to_wire(
-    observation: Observation, number: int, nodes: Collection[int] = ()
-) -> dict[str, Any]:
+def summary_to_wire(observation: Observation, nodes: Collection[int] = ()) -> dict[str, Any]:
     """What one poll ships: brokers, controller, counts, the partitions out of line and
-    the partitions of ``nodes``; ``number`` names the observation for later loads."""
+    the partitions of ``nodes``."""
     wanted = set(nodes)
     by_node: dict[int, list[Row]] = {n: [] for n in wanted}
     if len(wanted) == 1:
@@ -153,7 +150,6 @@ def summary_to_wire(
             for n in wanted.intersection(row[2]):
                 by_node[n].append(row)
     return {
-        "observation": number,
         "brokers": sorted(observation.brokers),
         "controller_id": observation.controller_id,
         "partition_count": observation.partition_count,
@@ -162,15 +158,31 @@ def summary_to_wire(
     }
 
 
-def summary_from_wire(data: dict[str, Any], load: PartitionLoader | None = None) -> ClusterSnapshot:
-    """The parent's ``ClusterSnapshot.summary``; ``load`` reads what it does not carry."""
+def summary_from_wire(data: dict[str, Any]) -> ClusterSnapshot:
+    """The parent's ``ClusterSnapshot.summary``: all it will ever carry."""
     return ClusterSnapshot.summary(
         brokers=data["brokers"],
         out_of_line=rows_from_wire(data["out_of_line"]),
         partition_count=data["partition_count"],
         controller_id=data["controller_id"],
         node_partitions={int(n): rows_from_wire(rows) for n, rows in data["nodes"].items()},
-        load=load,
+    )
+
+
+def complete_to_wire(observation: Observation) -> dict[str, Any]:
+    """Every partition, as compact rows (no ``PartitionState`` is built in the child)."""
+    return {
+        "brokers": sorted(observation.brokers),
+        "controller_id": observation.controller_id,
+        "partitions": rows_to_wire(observation.rows()),
+    }
+
+
+def complete_from_wire(data: dict[str, Any]) -> ClusterSnapshot:
+    return ClusterSnapshot(
+        brokers=data["brokers"],
+        partitions=rows_from_wire(data["partitions"]),
+        controller_id=data["controller_id"],
     )
 
 
@@ -303,28 +315,20 @@ class AdminWorker:
 
     def snapshot(self, nodes: Collection[int] = ()) -> ClusterSnapshot:
         """The cluster now, as a summary: every verdict of ``health`` works on it as on the
-        complete snapshot. The partitions of ``nodes`` come with it; anything else a caller
-        asks of it later (``partitions``, ``partitions_of``) is one more request to the child,
-        answered from the same moment while no newer snapshot was taken."""
+        complete snapshot. It carries the partitions of ``nodes`` too (``partitions_of``,
+        ``awaiting_preferred_leader``), and nothing more: name the nodes a caller needs."""
         began = time.monotonic()
         data = self._call("observe", nodes=sorted(set(nodes)))
-        number = data["observation"]
         self.last_snapshot_s = time.monotonic() - began
-
-        def load(node: int | None) -> tuple[PartitionState, ...]:
-            rows = self._call("partitions", observation=number, node=node)
-            with paused_gc():
-                return rows_from_wire(rows)
-
         with paused_gc():
-            return summary_from_wire(data, load)
+            return summary_from_wire(data)
 
     def full_snapshot(self) -> ClusterSnapshot:
-        """Every partition in one reply: tens of MB on a large cluster; ``snapshot()`` is
+        """Every partition in one reply (megabytes on a large cluster); ``snapshot()`` is
         what polls use."""
         data = self._call("snapshot")
         with paused_gc():
-            return snapshot_from_json(data)
+            return complete_from_wire(data)
 
     def lag_reading(self, deadline_s: float = LAG_DEADLINE_S) -> LagReading:
         """Consumer lag, bounded in time and requests; what was not read is named."""
@@ -357,33 +361,18 @@ class AdminWorker:
 
 
 class _Server:
-    """Answers requests with one admin client; keeps the last observation for loads."""
+    """Answers requests with one admin client (it keeps no Metadata answer between them)."""
 
     def __init__(self, admin: Any) -> None:
         self._admin = admin
         self._reader = SnapshotReader(admin)
-        self._last: Observation | None = None
-        self._number = 0
 
     def answer(self, request: dict[str, Any]) -> Any:
         op = request["op"]
         if op == "observe":
-            self._last = None  # never hold two Metadata answers at once
-            observation = self._reader.observe()
-            self._number += 1
-            self._last = observation
-            return summary_to_wire(observation, self._number, request.get("nodes", ()))
-        if op == "partitions":
-            if self._last is None or request["observation"] != self._number:
-                raise KafkaUnavailable(
-                    "that snapshot is no longer held (a newer one was taken); take a fresh one"
-                )
-            node = request["node"]
-            if node is None:
-                return rows_to_wire(self._last.rows())
-            return rows_to_wire(self._last.rows_of(int(node)))
+            return summary_to_wire(self._reader.observe(), request.get("nodes", ()))
         if op == "snapshot":
-            return snapshot_to_json(self._reader.snapshot())
+            return complete_to_wire(self._reader.observe())
         if op == "lag":
             reading = consumer_lag(
                 self._admin, timeout=5.0, deadline_s=float(request.get("deadline", 8.0))

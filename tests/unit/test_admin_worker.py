@@ -19,6 +19,7 @@ from benchmarks.synthetic import ClusterSpec, spec_to_config
 from kafka_upgrade.adapters.admin_worker import (
     AdminChildDied,
     AdminWorker,
+    complete_from_wire,
     lag_from_wire,
     lag_to_wire,
     partitions_to_wire,
@@ -33,6 +34,7 @@ from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable, consumer_lag
 from kafka_upgrade.core.health import (
     ClusterSnapshot,
     PartitionState,
+    SnapshotIncomplete,
     can_restart,
     cluster_healthy,
     lag_report,
@@ -179,25 +181,13 @@ def test_observe_ships_the_partitions_out_of_line_and_those_of_the_named_nodes()
         )
 
 
-def test_loads_answer_from_the_last_observation_only() -> None:
+def test_every_partition_travels_as_rows_and_unknown_ops_are_refused() -> None:
     snap = lagging_snapshot()
-    replies = converse(
-        MetadataAdmin(snap),
-        {"op": "observe"},
-        {"op": "partitions", "observation": 1, "node": 4},
-        {"op": "partitions", "observation": 1, "node": None},
-        {"op": "observe"},
-        {"op": "partitions", "observation": 1, "node": 4},
-        {"op": "nonsense"},
-        {"op": "snapshot"},
-    )
-    assert [r["ok"] for r in replies] == [True, True, True, True, False, False, True]
-    assert rows_from_wire(replies[1]["data"]) == snap.partitions_of(4)
-    assert rows_from_wire(replies[2]["data"]) == snap.partitions
-    assert replies[3]["data"]["observation"] == 2
-    assert "no longer held" in replies[4]["error"]
-    assert "unknown op" in replies[5]["error"]
-    assert snapshot_from_json(replies[6]["data"]) == snap
+    replies = converse(MetadataAdmin(snap), {"op": "snapshot"}, {"op": "nonsense"})
+    assert [r["ok"] for r in replies] == [True, False]
+    full = complete_from_wire(json.loads(json.dumps(replies[0]["data"])))
+    assert full.complete and full == snap
+    assert "unknown op" in replies[1]["error"]
 
 
 # ---------------------------------------------------------------------------
@@ -218,7 +208,7 @@ def synthetic_worker() -> Iterator[tuple[AdminWorker, ClusterSpec]]:
 def test_summary_over_the_pipe_judges_like_the_complete_snapshot(synthetic_worker) -> None:  # noqa: ANN001
     worker, spec = synthetic_worker
     full = worker.full_snapshot()
-    summary = worker.snapshot()
+    summary = worker.snapshot(nodes=[spec.focus])
     assert not summary.complete and summary.partition_count == 240
     assert 0 < len(summary.out_of_line) < 240
     expected = spec.broker_ids
@@ -230,19 +220,22 @@ def test_summary_over_the_pipe_judges_like_the_complete_snapshot(synthetic_worke
         )
     assert summary.awaiting_preferred_leader(spec.focus) == full.awaiting_preferred_leader(
         spec.focus
-    )  # loaded from the child, same moment
-    assert summary.partitions == full.partitions
+    )  # shipped with it
+    assert full.complete and len(full.partitions) == 240
 
 
-def test_named_nodes_travel_with_the_snapshot_and_old_ones_expire(synthetic_worker) -> None:  # noqa: ANN001
+def test_named_nodes_travel_with_the_snapshot_and_nothing_else(synthetic_worker) -> None:  # noqa: ANN001
     worker, spec = synthetic_worker
     with_node = worker.snapshot(nodes=[spec.next_node])
-    other = worker.snapshot()  # a newer observation: the first can load no more
+    both = worker.snapshot(nodes=[1, spec.next_node])
     full = worker.full_snapshot()
     assert with_node.partitions_of(spec.next_node) == full.partitions_of(spec.next_node)
-    with pytest.raises(KafkaUnavailable, match="no longer held"):
-        with_node.partitions_of(1)
-    assert other.partitions_of(1) == full.partitions_of(1)
+    with pytest.raises(SnapshotIncomplete, match="not those of broker 1"):
+        with_node.partitions_of(1)  # a snapshot never asks the child for more
+    with pytest.raises(SnapshotIncomplete):
+        _ = with_node.partitions
+    assert both.partitions_of(1) == full.partitions_of(1)
+    assert both.partitions_of(spec.next_node) == full.partitions_of(spec.next_node)
     assert worker.pid is not None
 
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from kafka_upgrade.core.batches import Batch, plan_batches
-from kafka_upgrade.core.health import can_restart, can_restart_together
+from kafka_upgrade.core.health import (
+    ClusterSnapshot,
+    SnapshotIncomplete,
+    can_restart,
+    can_restart_together,
+)
 from kafka_upgrade.core.roll_plan import restart_gate
 from tests.unit.snapshots import SnapshotBuilder
 
@@ -107,6 +112,28 @@ def test_can_restart_together(snapshot, batch, ok, rules) -> None:  # noqa: ANN0
     verdict = can_restart_together(snapshot, batch, [1, 2, 3, 4, 5, 6])
     assert verdict.ok is ok, str(verdict)
     assert set(rules) <= set(verdict.rules)
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "batch"), [t[1:3] for t in TOGETHER], ids=[t[0] for t in TOGETHER]
+)
+def test_a_summary_taken_with_the_batch_judges_like_the_complete_snapshot(snapshot, batch) -> None:  # noqa: ANN001
+    def summary(nodes: list[int]) -> ClusterSnapshot:
+        return ClusterSnapshot.summary(
+            snapshot.brokers,
+            snapshot.out_of_line,
+            snapshot.partition_count,
+            snapshot.controller_id,
+            node_partitions={n: snapshot.partitions_of(n) for n in nodes},
+        )
+
+    expected = [1, 2, 3, 4, 5, 6]
+    assert can_restart_together(summary(batch), batch, expected) == can_restart_together(
+        snapshot, batch, expected
+    )
+    if len(batch) > 1:  # without the members' partitions it cannot judge, and says so
+        with pytest.raises(SnapshotIncomplete):
+            can_restart_together(summary([]), batch, expected)
 
 
 @pytest.mark.parametrize("node", [1, 2, 3, 4])

@@ -16,7 +16,6 @@ import pytest
 from benchmarks import baseline
 from kafka_upgrade.core.health import (
     ClusterSnapshot,
-    PartitionState,
     SnapshotIncomplete,
     can_restart,
     cluster_healthy,
@@ -28,7 +27,7 @@ from tests.unit.test_health import HEALTH_TABLE, RECOVERED_TABLE, RESTART_TABLE
 
 
 def summary_of(snap: ClusterSnapshot) -> ClusterSnapshot:
-    """What the admin child would ship for ``snap``, with nothing to load more from."""
+    """What the admin child would ship for ``snap`` when no node is named."""
     return ClusterSnapshot.summary(
         snap.brokers, snap.out_of_line, len(snap.partitions), snap.controller_id
     )
@@ -151,36 +150,29 @@ def _lagging_builder() -> SnapshotBuilder:
     )
 
 
-def test_summary_loads_what_it_does_not_carry_from_its_moment() -> None:
+def test_summary_carries_the_partitions_of_the_nodes_named() -> None:
     snap = _lagging_builder().build()
-    asked: list[int | None] = []
-
-    def load(node: int | None) -> tuple[PartitionState, ...]:
-        asked.append(node)
-        return snap.partitions if node is None else snap.partitions_of(node)
-
     summary = ClusterSnapshot.summary(
         snap.brokers,
         snap.out_of_line,
         len(snap.partitions),
         snap.controller_id,
-        node_partitions={1: snap.partitions_of(1)},
-        load=load,
+        node_partitions={1: snap.partitions_of(1), 3: snap.partitions_of(3)},
     )
     assert not summary.complete
-    assert summary.partitions_of(1) == snap.partitions_of(1)  # shipped with it
+    assert summary.partitions_of(1) == snap.partitions_of(1)
     assert summary.awaiting_preferred_leader(3) == snap.awaiting_preferred_leader(3)
-    assert summary.partitions_of(3) == snap.partitions_of(3)  # cached: asked once
-    assert asked == [3]
-    assert summary.partitions == snap.partitions
-    assert summary.complete and asked == [3, None]
+    with pytest.raises(
+        SnapshotIncomplete, match=r"and those of brokers \[1, 3\], not those of broker 2"
+    ):
+        summary.partitions_of(2)
     assert summary == snap and hash(summary) == hash(snap)
     assert summary.offline() == snap.offline()
     assert summary.under_replicated() == snap.under_replicated()
     assert summary.under_min_isr() == snap.under_min_isr()
 
 
-def test_summary_without_a_loader_says_what_it_lacks() -> None:
+def test_summary_says_what_it_lacks() -> None:
     summary = summary_of(_lagging_builder().build())
     with pytest.raises(SnapshotIncomplete, match="out of line of 9"):
         summary.partitions_of(1)
