@@ -22,6 +22,7 @@ import socket
 import struct
 from collections.abc import Sequence
 
+from kafka_upgrade.core.errors import Transient
 from kafka_upgrade.core.health import QuorumStatus, VoterState
 
 DESCRIBE_QUORUM = 55
@@ -30,7 +31,7 @@ METADATA_TOPIC = "__cluster_metadata"
 _CLIENT_ID = "kafka-upgrade-quorum"
 
 
-class QuorumWireError(Exception):
+class QuorumWireError(Transient):
     """The quorum could not be read this way right now, in words."""
 
 

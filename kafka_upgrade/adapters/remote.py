@@ -33,26 +33,28 @@ from fabric import Connection
 from invoke.exceptions import CommandTimedOut
 from paramiko.ssh_exception import NoValidConnectionsError
 
+from kafka_upgrade.core.errors import Fatal, Transient
 from kafka_upgrade.core.inventory import Inventory, Node
 from kafka_upgrade.core.shell import node_env, quote_command
 
 LineSink = Callable[[str], None]
 
 
-class RemoteError(Exception):
-    """Base of the transport's errors."""
-
-
-class TransientRemoteError(RemoteError):
+class TransientRemoteError(Transient):
     """The SSH connection failed or timed out; the step may be retried."""
 
 
-class HostKeyError(RemoteError):
+class HostKeyError(Fatal):
     """The node's host key is unknown or does not match known_hosts."""
 
 
-class LoginError(RemoteError):
+class LoginError(Fatal):
     """The SSH login was refused, or the key file cannot be read."""
+
+
+# The transport's errors, for ``except RemoteError``; not a class, as they go different
+# ways next (retry, or stop the run).
+RemoteError = (TransientRemoteError, HostKeyError, LoginError)
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,9 @@ class FabricRemote:
                 del self._shells[node.id]
         shell.close()
 
-    def _translate(self, node: Node, exc: BaseException) -> RemoteError:
+    def _translate(
+        self, node: Node, exc: BaseException
+    ) -> TransientRemoteError | HostKeyError | LoginError:
         """A paramiko or socket error as the transport's error, in an operator's words."""
         port = self._inventory.ssh_port(node)
         where = f"node {node.id} ({node.host}:{port})"
