@@ -56,6 +56,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from kafka_upgrade.core.errors import Fatal
+
 _T = TypeVar("_T")
 
 # How many partitions or groups a message names before it says "and N more".
@@ -221,7 +223,7 @@ def is_out_of_line(
 PartitionLoader = Callable[[int | None], Sequence[PartitionState]]
 
 
-class SnapshotIncomplete(LookupError):
+class SnapshotIncomplete(Fatal, LookupError):
     """A summary snapshot was asked for partitions it does not carry and cannot load."""
 
 

@@ -19,13 +19,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from kafka_upgrade.core.errors import BadInput
+
 Role = Literal["broker", "controller"]
 Mode = Literal["zk", "kraft"]
 
 _VERSION_PATTERN = r"^\d+\.\d+\.\d+$"
 
 
-class InventoryError(Exception):
+class InventoryError(BadInput):
     """The inventory cannot be used as written; the message names the field and the fix."""
 
 

@@ -12,6 +12,7 @@ from kafka_upgrade.core.errors import (
     UpgradeError,
     in_phase,
 )
+from kafka_upgrade.core.kafka_cli import ParseError
 
 
 @pytest.mark.parametrize("kind", [BadInput, UnsafeNow, ClusterBusy, StepFailed])
@@ -25,3 +26,10 @@ def test_a_foreign_error_becomes_step_failed() -> None:
     error = in_phase(KeyError("leader"), "finalize-metadata-version", "prod")
     assert type(error) is StepFailed
     assert str(error) == "finalize-metadata-version failed on prod: 'leader'"
+
+
+def test_the_error_keeps_its_attributes() -> None:
+    error = in_phase(ParseError("no CurrentVoters line", "x"), "phase-1-binaries", "prod")
+    assert type(error) is ParseError
+    assert error.line == "x"
+    assert str(error) == "phase-1-binaries failed on prod: no CurrentVoters line: 'x'"
