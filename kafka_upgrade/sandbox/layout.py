@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from kafka_upgrade.core.errors import BadInput
+
 Mode = Literal["zk", "kraft"]
 
 BROKER_PORT = 9092
@@ -57,7 +59,7 @@ def jmx_env(host: str, port: int = JMX_PORT) -> dict[str, str]:
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
-class SandboxSpecError(ValueError):
+class SandboxSpecError(BadInput, ValueError):
     """A sandbox request that cannot be built; the message names the option."""
 
 
