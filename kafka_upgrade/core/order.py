@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kafka_upgrade.core.errors import BadInput
 from kafka_upgrade.core.health import Reason
 
 Mode = Literal["zk", "kraft"]
@@ -48,10 +49,10 @@ class NodeRef:
     def __post_init__(self) -> None:
         object.__setattr__(self, "roles", frozenset(self.roles))
         if not self.roles:
-            raise ValueError(f"node {self.id} has no role: give it 'broker', 'controller' or both")
+            raise BadInput(f"node {self.id} has no role: give it 'broker', 'controller' or both")
         unknown = sorted(self.roles - ROLES)
         if unknown:
-            raise ValueError(
+            raise BadInput(
                 f"node {self.id} has unknown role {unknown[0]!r}: roles are 'broker' and "
                 "'controller'"
             )
@@ -74,11 +75,11 @@ def roll_order(nodes: Sequence[NodeRef], mode: Mode, active_controller: int | No
     ids = [n.id for n in nodes]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise ValueError(f"node {dupes[0]} appears more than once; node ids must be unique")
+        raise BadInput(f"node {dupes[0]} appears more than once; node ids must be unique")
     if mode == "zk":
         controllers_by_role = sorted(n.id for n in nodes if n.is_controller)
         if controllers_by_role:
-            raise ValueError(
+            raise BadInput(
                 f"node {controllers_by_role[0]} has the controller role, but ZooKeeper-mode "
                 "nodes are brokers only (the controller is elected among them)"
             )
@@ -87,16 +88,16 @@ def roll_order(nodes: Sequence[NodeRef], mode: Mode, active_controller: int | No
         controllers = sorted(n.id for n in nodes if n.is_controller)
         brokers = sorted(n.id for n in nodes if not n.is_controller)
         if not controllers and nodes:
-            raise ValueError("KRaft mode but no node has the controller role: check the roles")
+            raise BadInput("KRaft mode but no node has the controller role: check the roles")
         return _last(controllers, active_controller, "controller") + brokers
-    raise ValueError(f"mode must be 'zk' or 'kraft', got {mode!r}")
+    raise BadInput(f"mode must be 'zk' or 'kraft', got {mode!r}")
 
 
 def _last(ids: list[int], active: int | None, kind: str) -> list[int]:
     if active is None:
         return ids
     if active not in ids:
-        raise ValueError(
+        raise BadInput(
             f"the active controller {active} is not among the {kind}s {ids}: the inventory "
             "misses a node or names it with another role"
         )
