@@ -31,6 +31,7 @@ from typing import Protocol
 import paramiko
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
+from paramiko.hostkeys import InvalidHostKey
 from paramiko.ssh_exception import NoValidConnectionsError
 
 from kafka_upgrade.core.errors import Fatal, Transient
@@ -191,7 +192,14 @@ class FabricRemote:
                 conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
                 known_hosts = self._known_hosts()
                 if known_hosts.exists():
-                    conn.client.load_host_keys(str(known_hosts))
+                    try:
+                        conn.client.load_host_keys(str(known_hosts))
+                    except (OSError, InvalidHostKey) as exc:
+                        why = exc.strerror if isinstance(exc, OSError) else f"line {exc.line!r}"
+                        raise HostKeyError(
+                            f"node {node.id} ({node.host}): cannot read known_hosts "
+                            f"{known_hosts} ({why}): fix the file, or set ssh.known_hosts"
+                        ) from exc
                 self._connections[node.id] = conn
             return conn
 
