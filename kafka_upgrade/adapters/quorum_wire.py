@@ -111,7 +111,10 @@ class _Reader:
 
     def compact_string(self) -> str | None:
         size = self.compact_length()
-        return None if size < 0 else self.take(size).decode()
+        try:
+            return None if size < 0 else self.take(size).decode()
+        except UnicodeDecodeError as exc:
+            raise QuorumWireError("a string in the DescribeQuorum response is not UTF-8") from exc
 
     def skip_tags(self) -> None:
         for _ in range(self.uvarint()):
@@ -165,7 +168,10 @@ def decode_response(payload: bytes, correlation_id: int) -> QuorumStatus:
     part_error, leader_id, leader_epoch, high_watermark, voters, observers = found
     if part_error:
         raise QuorumWireError(f"the metadata partition answered with error code {part_error}")
-    return _status(leader_id, leader_epoch, high_watermark, voters, observers)
+    try:
+        return _status(leader_id, leader_epoch, high_watermark, voters, observers)
+    except ValueError as exc:  # e.g. a voter listed twice
+        raise QuorumWireError(f"an implausible DescribeQuorum response: {exc}") from exc
 
 
 def _status(
