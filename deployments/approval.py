@@ -11,8 +11,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
+from kafka_upgrade.core.errors import ToolFailed
 
-class ApprovalError(Exception):
+
+class ApprovalError(ToolFailed):
     """The run could not be approved or rejected (not paused, or not found)."""
 
 

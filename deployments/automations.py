@@ -18,7 +18,7 @@ and a run started from Python (``kafka-upgrade run``) has no deployment tags eit
 The flow is a related resource of every flow-run event, whoever started the run.
 
 One notification per failure: a phase run by ``rolling-upgrade`` fails first, then its
-parent fails with ``StepFailed: <phase> failed on <cluster>: ...``. A Prefect trigger
+parent fails with ``<its class>: <phase> failed on <cluster>: ...``. A Prefect trigger
 cannot tie the two events together: the only label they share is the state message,
 and using that as ``for_each`` key would put an unbounded string in the unique index
 of ``automation_bucket`` (PostgreSQL limits a btree row to about 2.7 kB). So only the

@@ -23,10 +23,12 @@ from typing import Any
 
 import httpx
 
+from kafka_upgrade.core.errors import ToolFailed
+
 DEPLOYMENT = "rolling-upgrade/rolling-upgrade"
 
 
-class ApiError(Exception):
+class ApiError(ToolFailed):
     """The Prefect API refused or could not be reached; the message says what to do."""
 
 

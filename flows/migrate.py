@@ -40,7 +40,7 @@ from flows.approval import ask
 from flows.cluster_lock import hold_cluster
 from flows.common import as_values, require, running_versions
 from flows.roll import roll
-from kafka_upgrade.core.errors import BadInput, StepFailed
+from kafka_upgrade.core.errors import BadInput, StepFailed, in_phase
 from kafka_upgrade.core.inventory import Inventory, InventoryError, load_inventory
 from kafka_upgrade.core.migration import (
     BrokerPhase,
@@ -419,7 +419,7 @@ def migrate_to_kraft(request: MigrationRequest) -> Any:
                 records += phase_flow(request)
             except Exception as exc:
                 _report(inv, records, f"{name} failed: {exc}", seconds)
-                raise StepFailed(f"{name} failed on {inv.cluster}: {exc}") from exc
+                raise in_phase(exc, name, inv.cluster) from exc
             seconds[name] = round(time.time() - began, 1)
             logger.info("%s: done in %.1f s", name, seconds[name])
             if request.stop_after == name:

@@ -30,7 +30,7 @@ from flows.finalize import finalize_metadata_version
 from flows.preflight import enforce, inspect_cluster
 from flows.roll import roll
 from flows.upgrade_plan import plan_for
-from kafka_upgrade.core.errors import BadInput, StepFailed
+from kafka_upgrade.core.errors import BadInput, StepFailed, in_phase
 from kafka_upgrade.core.inventory import Inventory
 from kafka_upgrade.core.kafka_cli import parse_features_describe
 from kafka_upgrade.core.plan import (
@@ -244,7 +244,7 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
         except Exception as exc:
             # The report still shows what earlier phases did; the log names the node.
             _report(inventory, records, f"{name} failed: {exc}", approval, request.ticket, accepted)
-            raise StepFailed(f"{name} failed on {inventory.cluster}: {exc}") from exc
+            raise in_phase(exc, name, inventory.cluster) from exc
         phase_seconds[name] = round(time.time() - started, 1)
 
     # Preflight's context serves phase 1 too (see shared_context); it is closed before the

@@ -14,8 +14,9 @@ from prefect.exceptions import UnfinishedRun
 from pydantic import SecretStr
 
 from kafka_upgrade.adapters.admin_worker import AdminWorker
-from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable, client_config
-from kafka_upgrade.adapters.remote import FabricRemote, Remote, TransientRemoteError
+from kafka_upgrade.adapters.kafka_admin import client_config
+from kafka_upgrade.adapters.remote import FabricRemote, Remote
+from kafka_upgrade.core.errors import Transient
 from kafka_upgrade.core.health import SeenStable
 from kafka_upgrade.core.inventory import Inventory, Node
 
@@ -132,7 +133,9 @@ def node_label(node: Node) -> str:
     return f"broker-{node.id}" if node.is_broker else f"controller-{node.id}"
 
 
-TRANSIENT_ERRORS = (TransientRemoteError, KafkaUnavailable, TimeoutError, ConnectionError)
+# The tree's Transient group; and a timeout or dropped connection that reached a task
+# untranslated is transient too.
+TRANSIENT_ERRORS = (Transient, TimeoutError, ConnectionError)
 
 
 def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:

@@ -28,11 +28,12 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
+from kafka_upgrade.core.errors import Transient
 from kafka_upgrade.core.health import ClusterSnapshot, PartitionState, is_out_of_line
 from kafka_upgrade.core.inventory import Inventory
 
 
-class KafkaUnavailable(Exception):
+class KafkaUnavailable(Transient):
     """The cluster did not answer an admin request in time."""
 
 

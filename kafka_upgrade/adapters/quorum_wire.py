@@ -22,6 +22,7 @@ import socket
 import struct
 from collections.abc import Sequence
 
+from kafka_upgrade.core.errors import Transient
 from kafka_upgrade.core.health import QuorumStatus, VoterState
 
 DESCRIBE_QUORUM = 55
@@ -30,7 +31,7 @@ METADATA_TOPIC = "__cluster_metadata"
 _CLIENT_ID = "kafka-upgrade-quorum"
 
 
-class QuorumWireError(Exception):
+class QuorumWireError(Transient):
     """The quorum could not be read this way right now, in words."""
 
 
@@ -110,7 +111,10 @@ class _Reader:
 
     def compact_string(self) -> str | None:
         size = self.compact_length()
-        return None if size < 0 else self.take(size).decode()
+        try:
+            return None if size < 0 else self.take(size).decode()
+        except UnicodeDecodeError as exc:
+            raise QuorumWireError("a string in the DescribeQuorum response is not UTF-8") from exc
 
     def skip_tags(self) -> None:
         for _ in range(self.uvarint()):
@@ -164,7 +168,10 @@ def decode_response(payload: bytes, correlation_id: int) -> QuorumStatus:
     part_error, leader_id, leader_epoch, high_watermark, voters, observers = found
     if part_error:
         raise QuorumWireError(f"the metadata partition answered with error code {part_error}")
-    return _status(leader_id, leader_epoch, high_watermark, voters, observers)
+    try:
+        return _status(leader_id, leader_epoch, high_watermark, voters, observers)
+    except ValueError as exc:  # e.g. a voter listed twice
+        raise QuorumWireError(f"an implausible DescribeQuorum response: {exc}") from exc
 
 
 def _status(

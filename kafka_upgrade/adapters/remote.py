@@ -31,28 +31,31 @@ from typing import Protocol
 import paramiko
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
+from paramiko.hostkeys import InvalidHostKey
 from paramiko.ssh_exception import NoValidConnectionsError
 
+from kafka_upgrade.core.errors import Fatal, Transient
 from kafka_upgrade.core.inventory import Inventory, Node
 from kafka_upgrade.core.shell import node_env, quote_command
 
 LineSink = Callable[[str], None]
 
 
-class RemoteError(Exception):
-    """Base of the transport's errors."""
-
-
-class TransientRemoteError(RemoteError):
+class TransientRemoteError(Transient):
     """The SSH connection failed or timed out; the step may be retried."""
 
 
-class HostKeyError(RemoteError):
+class HostKeyError(Fatal):
     """The node's host key is unknown or does not match known_hosts."""
 
 
-class LoginError(RemoteError):
+class LoginError(Fatal):
     """The SSH login was refused, or the key file cannot be read."""
+
+
+# The transport's errors, for ``except RemoteError``; not a class, as they go different
+# ways next (retry, or stop the run).
+RemoteError = (TransientRemoteError, HostKeyError, LoginError)
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,14 @@ class FabricRemote:
                 conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
                 known_hosts = self._known_hosts()
                 if known_hosts.exists():
-                    conn.client.load_host_keys(str(known_hosts))
+                    try:
+                        conn.client.load_host_keys(str(known_hosts))
+                    except (OSError, InvalidHostKey) as exc:
+                        why = exc.strerror if isinstance(exc, OSError) else f"line {exc.line!r}"
+                        raise HostKeyError(
+                            f"node {node.id} ({node.host}): cannot read known_hosts "
+                            f"{known_hosts} ({why}): fix the file, or set ssh.known_hosts"
+                        ) from exc
                 self._connections[node.id] = conn
             return conn
 
@@ -295,7 +305,9 @@ class FabricRemote:
                 del self._shells[node.id]
         shell.close()
 
-    def _translate(self, node: Node, exc: BaseException) -> RemoteError:
+    def _translate(
+        self, node: Node, exc: BaseException
+    ) -> TransientRemoteError | HostKeyError | LoginError:
         """A paramiko or socket error as the transport's error, in an operator's words."""
         port = self._inventory.ssh_port(node)
         where = f"node {node.id} ({node.host}:{port})"

@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_upgrade.core.errors import ToolFailed
 
-class ServerError(Exception):
+
+class ServerError(ToolFailed):
     """The temporary Prefect server did not start."""
 
 

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from kafka_upgrade.core.errors import BadInput
 from kafka_upgrade.core.modes import ZOOKEEPER, ModeField
 
 Role = Literal["broker", "controller"]
@@ -26,7 +27,7 @@ Role = Literal["broker", "controller"]
 _VERSION_PATTERN = r"^\d+\.\d+\.\d+$"
 
 
-class InventoryError(Exception):
+class InventoryError(BadInput):
     """The inventory cannot be used as written; the message names the field and the fix."""
 
 

@@ -28,10 +28,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from kafka_upgrade.core.errors import Fatal
 from kafka_upgrade.core.health import QuorumStatus, VoterState
 
 
-class ParseError(ValueError):
+class ParseError(Fatal, ValueError):
     """A CLI output could not be read; the message quotes the offending line."""
 
     def __init__(self, message: str, line: str | None = None) -> None:

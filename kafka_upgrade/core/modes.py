@@ -36,6 +36,8 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from kafka_upgrade.core.errors import BadInput
+
 ModeName = Literal["zk", "kraft"]
 
 
@@ -90,7 +92,7 @@ MODES: Mapping[str, Mode] = {m.name: m for m in (ZOOKEEPER, KRAFT)}
 MIGRATED = KRAFT
 
 
-class UnknownMode(ValueError):
+class UnknownMode(BadInput, ValueError):
     """A mode name that is neither 'zk' nor 'kraft'."""
 
 

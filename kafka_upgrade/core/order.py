@@ -28,6 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kafka_upgrade.core.errors import BadInput
 from kafka_upgrade.core.health import Reason
 from kafka_upgrade.core.modes import Mode, mode_of
 
@@ -47,10 +48,10 @@ class NodeRef:
     def __post_init__(self) -> None:
         object.__setattr__(self, "roles", frozenset(self.roles))
         if not self.roles:
-            raise ValueError(f"node {self.id} has no role: give it 'broker', 'controller' or both")
+            raise BadInput(f"node {self.id} has no role: give it 'broker', 'controller' or both")
         unknown = sorted(self.roles - ROLES)
         if unknown:
-            raise ValueError(
+            raise BadInput(
                 f"node {self.id} has unknown role {unknown[0]!r}: roles are 'broker' and "
                 "'controller'"
             )
@@ -75,12 +76,12 @@ def roll_order(
     ids = [n.id for n in nodes]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise ValueError(f"node {dupes[0]} appears more than once; node ids must be unique")
+        raise BadInput(f"node {dupes[0]} appears more than once; node ids must be unique")
     mode = mode_of(mode)
     if not mode.controller_role:
         controllers_by_role = sorted(n.id for n in nodes if n.is_controller)
         if controllers_by_role:
-            raise ValueError(
+            raise BadInput(
                 f"node {controllers_by_role[0]} has the controller role, but ZooKeeper-mode "
                 "nodes are brokers only (the controller is elected among them)"
             )
@@ -88,7 +89,7 @@ def roll_order(
     controllers = sorted(n.id for n in nodes if n.is_controller)
     brokers = sorted(n.id for n in nodes if not n.is_controller)
     if not controllers and nodes:
-        raise ValueError("KRaft mode but no node has the controller role: check the roles")
+        raise BadInput("KRaft mode but no node has the controller role: check the roles")
     return _last(controllers, active_controller, "controller") + brokers
 
 
@@ -96,7 +97,7 @@ def _last(ids: list[int], active: int | None, kind: str) -> list[int]:
     if active is None:
         return ids
     if active not in ids:
-        raise ValueError(
+        raise BadInput(
             f"the active controller {active} is not among the {kind}s {ids}: the inventory "
             "misses a node or names it with another role"
         )

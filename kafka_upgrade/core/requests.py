@@ -18,6 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kafka_upgrade.core.errors import BadInput
+
 INVENTORIES_ENV = "KAFKA_UPGRADE_INVENTORIES"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _VERSION = r"^\d+\.\d+\.\d+$"
@@ -28,7 +30,7 @@ CLUSTER_HELP = (
 )
 
 
-class ClusterNotFound(Exception):
+class ClusterNotFound(BadInput):
     """The request names a cluster the worker cannot find; the message says where it looked."""
 
 

@@ -33,6 +33,7 @@ from kafka_upgrade.adapters import isolated_admin
 from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable, client_config
 from kafka_upgrade.adapters.remote import FabricRemote
 from kafka_upgrade.app.process_id import ProcessId, is_current, is_running
+from kafka_upgrade.core.errors import ToolFailed
 from kafka_upgrade.core.inventory import Inventory, Node, load_inventory
 from kafka_upgrade.core.migration import kraft_inventory_path
 from kafka_upgrade.core.modes import Mode
@@ -61,7 +62,7 @@ from kafka_upgrade.sandbox.layout import (
 Log = Callable[[str], None]
 
 
-class SandboxError(Exception):
+class SandboxError(ToolFailed):
     """The sandbox could not be brought up, inspected or taken down."""
 
 

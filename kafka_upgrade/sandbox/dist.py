@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from xml.sax.saxutils import escape
 
+from kafka_upgrade.core.errors import ToolFailed
+
 __all__ = [
     "DEFAULT_CACHE",
     "DistError",
@@ -137,7 +139,7 @@ _LOG4J1_PROBE = "org.apache.log4j.PropertyConfigurator"
 LOG_PATTERN = "[%d] %p %m (%c)%n"
 
 
-class DistError(Exception):
+class DistError(ToolFailed):
     """Fetching or assembling a distribution failed; the message says what to do."""
 
 

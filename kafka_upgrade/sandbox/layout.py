@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kafka_upgrade.core.errors import BadInput
 from kafka_upgrade.core.modes import Mode, UnknownMode, mode_of
 
 BROKER_PORT = 9092
@@ -56,7 +57,7 @@ def jmx_env(host: str, port: int = JMX_PORT) -> dict[str, str]:
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
-class SandboxSpecError(ValueError):
+class SandboxSpecError(BadInput, ValueError):
     """A sandbox request that cannot be built; the message names the option."""
 
 

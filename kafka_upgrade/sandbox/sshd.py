@@ -18,10 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_upgrade.core.errors import ToolFailed
+
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 
-class SshdError(Exception):
+class SshdError(ToolFailed):
     """The sandbox sshd could not be prepared or started."""
 
 

@@ -24,9 +24,10 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from kafka_upgrade.adapters import isolated_admin
 from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
+from kafka_upgrade.core.errors import ToolFailed
 
 
-class TrafficError(Exception):
+class TrafficError(ToolFailed):
     """The test traffic could not be set up or read back."""
 
 

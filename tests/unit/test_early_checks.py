@@ -10,7 +10,7 @@ import paramiko
 import pytest
 from pydantic import SecretStr
 
-from kafka_upgrade.adapters.remote import FabricRemote
+from kafka_upgrade.adapters.remote import FabricRemote, HostKeyError
 from kafka_upgrade.core.early_checks import (
     FileState,
     ProbeResult,
@@ -493,6 +493,14 @@ def test_ssh_errors_are_translated_with_the_fix(make: Any, kind: str, words: lis
     assert type(error).__name__ == kind
     for word in words:
         assert word in str(error), str(error)
+
+
+def test_an_unreadable_known_hosts_is_a_host_key_error(tmp_path: Path) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("k1 ssh-ed25519 AAAA!!not-base64\n")  # paramiko's InvalidHostKey
+    inv = inventory(ssh={"user": "kafka", "known_hosts": str(known_hosts)})
+    with pytest.raises(HostKeyError, match="cannot read known_hosts .*: fix the file"):
+        FabricRemote(inv).run(inv.nodes[0], "true")
 
 
 class _Key:

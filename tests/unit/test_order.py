@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kafka_upgrade.core.errors import BadInput
 from kafka_upgrade.core.order import NodeObservation, NodeRef, node_needs_restart, roll_order
 from kafka_upgrade.core.upgrade_path import check_upgrade_path, parse_version, release_of
 
@@ -83,7 +84,7 @@ def test_roll_order(refs, mode, active, expected) -> None:
     ],
 )
 def test_roll_order_refuses(refs, mode, active, words: str) -> None:
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(BadInput, match=words):
         roll_order(refs, mode, active)
 
 
@@ -91,7 +92,7 @@ def test_roll_order_refuses(refs, mode, active, words: str) -> None:
     ("roles", "words"), [(frozenset(), "no role"), (frozenset({"zookeeper"}), "unknown role")]
 )
 def test_node_ref_refuses_bad_roles(roles: frozenset[str], words: str) -> None:
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(BadInput, match=words):
         NodeRef(1, roles)
 
 

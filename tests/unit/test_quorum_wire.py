@@ -106,6 +106,8 @@ def test_no_leader_and_unknown_timestamps() -> None:
         (response(topic="other", voters=THREE), "no __cluster_metadata partition"),
         (response(correlation_id=8), "correlation id"),
         (response(voters=THREE)[:-9], "ended early"),
+        (response(voters=(THREE[0], THREE[0])), "voter ids must be unique"),
+        (response(voters=THREE).replace(b"__cluster", b"\xff_cluster"), "not UTF-8"),
     ],
 )
 def test_errors_in_words(payload: bytes, words: str) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from kafka_upgrade.core.errors import Fatal
+
 
 @dataclass(frozen=True)
 class PartitionState:
@@ -82,7 +84,7 @@ def is_out_of_line(
     return not (isr == replicas or set(replicas).issubset(isr))
 
 
-class SnapshotIncomplete(LookupError):
+class SnapshotIncomplete(Fatal, LookupError):
     """A summary snapshot was asked for partitions it does not carry (a caller bug: the
     snapshot should have been taken with them)."""
 
