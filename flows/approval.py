@@ -24,7 +24,6 @@ from pydantic import Field
 
 from flows.finalize import plan_now
 from flows.roll import batch_view, plan_roll
-from kafka_upgrade.core.inventory import Inventory
 from kafka_upgrade.core.phase_plan import PhasePlan, roll_plan
 from kafka_upgrade.core.plan import phase2_config
 from tasks.context import UpgradeContext, node_label
@@ -93,12 +92,12 @@ def next_phase_plan(ctx: UpgradeContext, chosen: list[str] | None = None) -> Pha
 
 
 def plan_for_approval(
-    inventory: Inventory, phase: str, chosen: list[str] | None
+    ctx: UpgradeContext, phase: str, chosen: list[str] | None
 ) -> tuple[str, PhasePlan | None]:
-    """The next phase's plan in markdown (and as a value); a plan that cannot be read is
-    said so, plainly."""
+    """The next phase's plan in markdown (and as a value), observed through the run's open
+    context; a plan that cannot be read is said so, plainly."""
     logger = get_run_logger()
-    ctx = UpgradeContext.open(inventory)
+    inventory = ctx.inventory
     try:
         plan = next_phase_plan(ctx, chosen)
     except Exception as exc:  # noqa: BLE001 - the approver must still be asked
@@ -107,8 +106,6 @@ def plan_for_approval(
             f"Approve to start **{phase}** on `{inventory.cluster}`.\n\n"
             f"The plan could not be read ({exc}); check the run's log before approving."
         ), None
-    finally:
-        ctx.close()
     for line in plan.lines():
         logger.info("plan: %s", line)
     create_markdown_artifact(key=f"next-phase-{inventory.cluster}", markdown=plan.markdown())

@@ -8,13 +8,12 @@ after ``LEASE_S`` seconds.
 
 Prefect's API does not say who holds a slot, so the holder writes itself into
 the Prefect variable ``upgrade-holder-<cluster>``; a second run reads it to say
-in its log which run it waits for. Phases started by ``rolling-upgrade`` run
-in the same process and share the hold (the lock is re-entrant per process).
+in its log which run it waits for. Phases started by ``rolling-upgrade`` are
+handed its hold (``flows/scope.py``) and never ask for the limit themselves.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,9 +30,6 @@ from kafka_upgrade.core.errors import ClusterBusy
 
 LEASE_S = 300.0  # a crashed holder's slot frees itself after this long
 _SLICE_S = 10.0  # how often a waiting run says again whom it waits for
-
-_held: set[str] = set()
-_held_lock = threading.Lock()
 
 
 def limit_name(cluster: str) -> str:
@@ -92,11 +88,6 @@ def describe_holder(cluster: str) -> str:
 @contextmanager
 def hold_cluster(cluster: str, wait_s: float, ticket: str | None = None) -> Iterator[None]:
     """Hold the cluster for the body; wait up to ``wait_s`` for another holder, then fail."""
-    with _held_lock:
-        nested = cluster in _held
-    if nested:  # a phase inside rolling-upgrade: the parent already holds it
-        yield
-        return
     logger = get_run_logger()
     ensure_limit(cluster)
     name = limit_name(cluster)
@@ -138,13 +129,9 @@ def hold_cluster(cluster: str, wait_s: float, ticket: str | None = None) -> Iter
         me = {**_me(), "ticket": ticket or ""}
         Variable.set(holder_variable(cluster), me, overwrite=True)
         logger.info("holding cluster %s (global concurrency limit %s)", cluster, name)
-        with _held_lock:
-            _held.add(cluster)
         try:
             yield
         finally:
-            with _held_lock:
-                _held.discard(cluster)
             try:
                 if Variable.get(holder_variable(cluster), default=None) == me:
                     Variable.unset(holder_variable(cluster))

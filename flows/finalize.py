@@ -21,17 +21,17 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.cluster_lock import hold_cluster
 from flows.common import as_values, load_for, require, running_versions, total_steps
+from flows.scope import phase_scope
 from kafka_upgrade.core.errors import BadInput, StepFailed
+from kafka_upgrade.core.inventory import Inventory
 from kafka_upgrade.core.kafka_cli import parse_features_describe
 from kafka_upgrade.core.phase_plan import PhasePlan, finalize_plan, parse_version_mapping
 from kafka_upgrade.core.plan import all_on_binary, can_finalize, finalize_args, finalized_at
 from kafka_upgrade.core.requests import PhaseRequest
 from kafka_upgrade.core.upgrade_path import release_of
-from tasks.context import StepRecord, UpgradeContext, shared_context
+from tasks.context import StepRecord, UpgradeContext
 from tasks.kafka_tools import run_tool
-from tasks.progress import tracking
 from tasks.sensors import wait_cluster_healthy
 
 PHASE = "finalize-metadata-version"
@@ -90,19 +90,25 @@ def _endpoint(ctx: UpgradeContext, node: Any) -> str:
 @flow(name=PHASE, log_prints=True)
 def finalize_metadata_version(request: PhaseRequest) -> list[dict[str, Any]]:
     """KRaft: raise metadata.version and the chosen features of the new release, one by one."""
-    inventory = load_for(request.cluster, request.to_version)
+    with phase_scope(
+        lambda: (load_for(request.cluster, request.to_version), None),
+        request.cluster_wait_s,
+        request.ticket,
+        total_steps,
+        _kraft_only,
+    ) as scope:
+        progress = scope.progress
+        assert progress is not None  # a phase is handed its run's tracker, or starts one
+        progress.at(PHASE)
+        records = finalize(scope.context, request.finalize_features)
+        for record in records:
+            progress.finished(record)
+        return as_values(records)
+
+
+def _kraft_only(inventory: Inventory) -> None:
     if inventory.mode.pins_protocol:
         raise BadInput("finalize-metadata-version is for KRaft mode; ZooKeeper uses phase 2")
-    with (
-        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
-        tracking(inventory.cluster, total_steps(inventory)) as progress,
-    ):
-        progress.at(PHASE)
-        with shared_context(inventory) as ctx:
-            records = finalize(ctx, request.finalize_features)
-            for record in records:
-                progress.finished(record)
-            return as_values(records)
 
 
 def finalize(ctx: UpgradeContext, chosen: list[str] | None) -> list[StepRecord]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Cancelled, Completed
 
 from flows.approval import ask
-from flows.cluster_lock import hold_cluster
 from flows.common import as_values, require, running_versions
 from flows.roll import roll
+from flows.scope import Scope, handing, own_scope, phase_scope
 from kafka_upgrade.core.errors import BadInput, StepFailed, in_phase
 from kafka_upgrade.core.inventory import Inventory, InventoryError, load_inventory
 from kafka_upgrade.core.migration import (
@@ -64,7 +65,7 @@ from kafka_upgrade.core.migration import (
     revert_allowed,
 )
 from kafka_upgrade.core.requests import ClusterNotFound, MigrationRequest, resolve_cluster
-from tasks.context import StepRecord, UpgradeContext, node_label
+from tasks.context import StepRecord, UpgradeContext, node_label, opened
 from tasks.migration import (
     controllers,
     delete_zk_controller,
@@ -117,27 +118,16 @@ def observe_phase(ctx: UpgradeContext) -> ClusterPhase:
     return phase
 
 
-class _Run:
-    """One flow's hold on the cluster: the inventory, the context, the lock."""
+def _source(scope: Scope) -> Path:
+    if scope.source is None:
+        raise StepFailed("the migration's inventory file is unknown: start it with a path")
+    return scope.source
 
-    def __init__(self, request: MigrationRequest) -> None:
-        self.request = request
-        self.inventory, self.path = _load(request)
-        self.version = self.inventory.current_version
 
-    def __enter__(self) -> UpgradeContext:
-        self._hold = hold_cluster(
-            self.inventory.cluster, self.request.cluster_wait_s, self.request.ticket
-        )
-        self._hold.__enter__()
-        self.ctx = UpgradeContext.open(self.inventory)
-        return self.ctx
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.ctx.close()
-        finally:
-            self._hold.__exit__(*exc)
+def _scope(request: MigrationRequest) -> AbstractContextManager[Scope]:
+    """What ``migrate-to-kraft`` handed this phase, or the phase's own (started alone): the
+    inventory loaded once, the cluster held, a context of the phase's own."""
+    return phase_scope(lambda: _load(request), request.cluster_wait_s, request.ticket, None)
 
 
 # --------------------------------------------------------------------------
@@ -149,8 +139,8 @@ class _Run:
 def migration_preflight(request: MigrationRequest) -> dict[str, Any]:
     """Check everything the migration needs before anything is touched; returns the
     cluster id and where the migration stands."""
-    run = _Run(request)
-    with run as ctx:
+    with _scope(request) as run:
+        ctx = run.context
         inv = run.inventory
         running = running_versions(ctx)
         configs = {n.id: read_config(ctx, n.id) for n in inv.nodes}
@@ -158,7 +148,9 @@ def migration_preflight(request: MigrationRequest) -> dict[str, Any]:
         if not verdict.ok:
             raise BadInput(f"the migration of {inv.cluster} cannot start: {verdict}")
         for c in controllers(inv):
-            check_staged(ctx, c.id, node_label(c), run.version)  # reachable over SSH, staged
+            check_staged(
+                ctx, c.id, node_label(c), run.inventory.current_version
+            )  # reachable over SSH, staged
         cluster_id = read_cluster_id(ctx)  # ZooKeeper answers
         wait_cluster_healthy(ctx, "before the migration")
         phase = observe_phase(ctx)
@@ -169,8 +161,8 @@ def migration_preflight(request: MigrationRequest) -> dict[str, Any]:
 def provision_controllers(request: MigrationRequest) -> Records:
     """Write the new controllers' config (migration mode), format them with the cluster's id,
     start them and wait for their quorum."""
-    run = _Run(request)
-    with run as ctx:
+    with _scope(request) as run:
+        ctx = run.context
         inv = run.inventory
         cluster_id = read_cluster_id(ctx)
         broker_props = read_config(ctx, inv.nodes[0].id)
@@ -180,7 +172,9 @@ def provision_controllers(request: MigrationRequest) -> Records:
             if controller_phase(read_controller_config(ctx, c.id)) is ControllerPhase.FINAL:
                 continue  # the migration was finalized: never back into migration mode
             write_controller_config(ctx, c.id, label, controller_properties(inv, c, broker_props))
-            switch_binary(ctx, c.id, label, run.version)  # `current` -> the brokers' version
+            switch_binary(
+                ctx, c.id, label, run.inventory.current_version
+            )  # `current` -> the brokers' version
             format_controller(ctx, c.id, label, cluster_id)
             start_node(ctx, c.id, label)
             records.append(
@@ -191,7 +185,7 @@ def provision_controllers(request: MigrationRequest) -> Records:
                         "started",
                         f"formatted with cluster id {cluster_id}, migration mode",
                         started,
-                        version_after=run.version,
+                        version_after=run.inventory.current_version,
                         label=label,
                     )
                 )
@@ -203,14 +197,14 @@ def provision_controllers(request: MigrationRequest) -> Records:
 @flow(name="migrate-brokers", log_prints=True)
 def migrate_brokers(request: MigrationRequest) -> Records:
     """Roll the brokers with the migration settings; wait until the metadata is migrated."""
-    run = _Run(request)
-    with run as ctx:
+    with _scope(request) as run:
+        ctx = run.context
         migration = run.inventory.migration
         assert migration is not None
         records = roll(
             ctx,
             "migrate-brokers",
-            run.version,
+            run.inventory.current_version,
             lambda props: (
                 broker_migration_config(migration, props)
                 if broker_phase(props) is BrokerPhase.ZK
@@ -225,8 +219,8 @@ def migrate_brokers(request: MigrationRequest) -> Records:
 @flow(name="brokers-to-kraft", log_prints=True)
 def brokers_to_kraft(request: MigrationRequest) -> Records:
     """Roll the brokers into KRaft mode (the controllers still write to ZooKeeper)."""
-    run = _Run(request)
-    with run as ctx:
+    with _scope(request) as run:
+        ctx = run.context
         migration = run.inventory.migration
         assert migration is not None
         phase = observe_phase(ctx)
@@ -240,7 +234,7 @@ def brokers_to_kraft(request: MigrationRequest) -> Records:
         records = roll(
             ctx,
             "brokers-to-kraft",
-            run.version,
+            run.inventory.current_version,
             lambda props: broker_kraft_config(migration, props),
             revert_failed_start=request.revert_on_failed_start,
         )
@@ -251,16 +245,15 @@ def brokers_to_kraft(request: MigrationRequest) -> Records:
 def finalize_controllers(request: MigrationRequest) -> Records:
     """The point of no return: the controllers leave migration mode (ZooKeeper is no longer
     written); then the KRaft inventory is written beside the old one."""
-    run = _Run(request)
-    with run as ctx:
+    with _scope(request) as run:
+        ctx = run.context
         require(finalize_allowed(observe_phase(ctx)), "finalize-controllers")
         kraft = Inventory(**kraft_inventory(run.inventory))
-        kctx = UpgradeContext.open(kraft)
-        try:
+        with opened(kraft) as kctx:  # the cluster as KRaft sees it: the controllers too
             records = roll(
                 kctx,
                 "finalize-controllers",
-                run.version,
+                run.inventory.current_version,
                 # Brokers want nothing: the roll skips them.
                 lambda props: (
                     controller_final_config(props)
@@ -269,11 +262,9 @@ def finalize_controllers(request: MigrationRequest) -> Records:
                 ),
                 revert_failed_start=request.revert_on_failed_start,
             )
-        finally:
-            kctx.close()
-    target = kraft_inventory_path(run.path)
+    target = kraft_inventory_path(_source(run))
     target.write_text(
-        f"# Written by kafka-upgrade migrate from {run.path.name}: the cluster in KRaft mode.\n"
+        f"# Written by kafka-upgrade migrate from {_source(run).name}: the cluster in KRaft mode.\n"
         + kraft.to_yaml()
     )
     get_run_logger().info("KRaft inventory written to %s (the old one is kept)", target)
@@ -290,16 +281,16 @@ def revert_migration(request: MigrationRequest) -> Any:
     migration settings.
     """
     logger = get_run_logger()
-    run = _Run(request)
-    inv = run.inventory
-    with run as ctx:
+    with _scope(request) as run:
+        ctx, inv = run.context, run.inventory
         phase = observe_phase(ctx)
         require(revert_allowed(phase), "revert-migration")
         records = []
         if phase in (ClusterPhase.BROKERS_TO_KRAFT, ClusterPhase.BROKERS_KRAFT):
             # Each broker's config as brokers-to-kraft found it: that phase is undone exactly.
             before = {
-                n.id: read_backup(ctx, n.id, "brokers-to-kraft", run.version) for n in inv.nodes
+                n.id: read_backup(ctx, n.id, "brokers-to-kraft", run.inventory.current_version)
+                for n in inv.nodes
             }
             missing = [i for i, b in before.items() if b is None]
             if missing:
@@ -318,7 +309,7 @@ def revert_migration(request: MigrationRequest) -> Any:
             records += roll(
                 ctx,
                 "revert-brokers-to-zookeeper-mode",
-                run.version,
+                run.inventory.current_version,
                 back,
                 revert_failed_start=request.revert_on_failed_start,
             )
@@ -338,7 +329,7 @@ def revert_migration(request: MigrationRequest) -> Any:
                         "stopped",
                         "deprovisioned: metadata log set aside",
                         started,
-                        version_before=run.version,
+                        version_before=run.inventory.current_version,
                         label=label,
                     )
                 )
@@ -347,7 +338,7 @@ def revert_migration(request: MigrationRequest) -> Any:
         records += roll(
             ctx,
             "revert-migrate-brokers",
-            run.version,
+            run.inventory.current_version,
             lambda props: (
                 broker_back_to_zookeeper(inv, props)
                 if broker_phase(props) is BrokerPhase.MIGRATING
@@ -391,11 +382,14 @@ def _report(inv: Inventory, records: Records, outcome: str, seconds: dict[str, f
 def migrate_to_kraft(request: MigrationRequest) -> Any:
     """The whole migration: preflight, the four phases with approvals between them, report."""
     logger = get_run_logger()
-    inv, _ = _load(request)
+    inv, source = _load(request)
     timeout = int(request.approval_timeout_s or inv.timeouts.approval_s)
     records: Records = []
     seconds: dict[str, float] = {}
-    with hold_cluster(inv.cluster, request.cluster_wait_s, request.ticket):
+    with (
+        own_scope(inv, request.cluster_wait_s, request.ticket, None, source) as scope,
+        handing(scope),  # each phase: this inventory and this hold, a context of its own
+    ):
         started = time.time()
         checked = migration_preflight(request)
         seconds["migration-preflight"] = round(time.time() - started, 1)

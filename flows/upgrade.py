@@ -17,6 +17,8 @@ Each phase flow also runs on its own (from the UI, the API or the CLI).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -24,11 +26,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Cancelled, Completed
 
 from flows.approval import ApprovalOutcome, ask, plan_for_approval
-from flows.cluster_lock import hold_cluster
 from flows.common import as_values, load_for, require, running_versions, total_steps
 from flows.finalize import finalize_metadata_version
 from flows.preflight import enforce, inspect_cluster
 from flows.roll import roll
+from flows.scope import Scope, handing, own_scope, phase_scope, with_context
 from flows.upgrade_plan import plan_for
 from kafka_upgrade.core.errors import BadInput, StepFailed, in_phase
 from kafka_upgrade.core.inventory import Inventory
@@ -41,10 +43,10 @@ from kafka_upgrade.core.plan import (
     protocol_still_pinned,
 )
 from kafka_upgrade.core.requests import PhaseRequest, RollbackRequest, UpgradeRequest
-from tasks.context import StepRecord, UpgradeContext, shared_context
+from tasks.context import StepRecord, UpgradeContext
 from tasks.kafka_tools import run_tool
 from tasks.node import read_config
-from tasks.progress import Progress, record_row, tracking
+from tasks.progress import record_row
 
 __all__ = [
     "finalize_metadata_version",
@@ -60,15 +62,29 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 
+def _pins_protocol(inventory: Inventory) -> None:
+    if not inventory.mode.pins_protocol:
+        raise BadInput("phase-2-protocol is for ZooKeeper mode; KRaft finalizes metadata.version")
+
+
+def _scope(
+    request: PhaseRequest, check: Callable[[Inventory], None] = lambda inventory: None
+) -> AbstractContextManager[Scope]:
+    """What ``rolling-upgrade`` handed this phase, or the phase's own (started alone)."""
+    return phase_scope(
+        lambda: (load_for(request.cluster, request.to_version, request.max_parallel), None),
+        request.cluster_wait_s,
+        request.ticket,
+        total_steps,
+        check,
+    )
+
+
 @flow(name="phase-1-binaries", log_prints=True)
 def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
     """Roll every node onto the new binary, the protocol pinned to the current release."""
-    inventory = load_for(request.cluster, request.to_version, request.max_parallel)
-    with (
-        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
-        tracking(inventory.cluster, total_steps(inventory)) as progress,
-        shared_context(inventory) as ctx,
-    ):
+    with _scope(request) as scope:
+        inventory, ctx, progress = scope.inventory, scope.context, scope.progress
         started = time.time()
         records = roll(
             ctx,
@@ -85,15 +101,9 @@ def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
 @flow(name="phase-2-protocol", log_prints=True)
 def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
     """ZooKeeper mode: raise inter.broker.protocol.version to the new release, roll again."""
-    inventory = load_for(request.cluster, request.to_version, request.max_parallel)
-    if not inventory.mode.pins_protocol:
-        raise BadInput("phase-2-protocol is for ZooKeeper mode; KRaft finalizes metadata.version")
-    target = str(inventory.target_version)
-    with (
-        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
-        tracking(inventory.cluster, total_steps(inventory)) as progress,
-        shared_context(inventory) as ctx,
-    ):
+    with _scope(request, check=_pins_protocol) as scope:
+        inventory, ctx, progress = scope.inventory, scope.context, scope.progress
+        target = str(inventory.target_version)
         require(
             all_on_binary(running_versions(ctx), target, "raising the protocol"),
             "phase-2-protocol",
@@ -114,13 +124,14 @@ def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
 @flow(name="rollback-binaries", log_prints=True)
 def rollback_binaries(request: RollbackRequest) -> list[dict[str, Any]]:
     """Undo phase 1: every node back onto the current (old) binary, while that is still safe."""
-    inventory = load_for(request.cluster, None, request.max_parallel)
-    old = inventory.current_version
-    with (
-        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
-        tracking(inventory.cluster, len(inventory.nodes)) as progress,
-        shared_context(inventory) as ctx,
-    ):
+    with phase_scope(
+        lambda: (load_for(request.cluster, None, request.max_parallel), None),
+        request.cluster_wait_s,
+        request.ticket,
+        lambda inventory: len(inventory.nodes),
+    ) as scope:
+        inventory, ctx, progress = scope.inventory, scope.context, scope.progress
+        old = inventory.current_version
         if inventory.mode.pins_protocol:
             configs = {n.id: read_config(ctx, n.id) for n in inventory.nodes}
             require(protocol_still_pinned(configs, old), "rollback")
@@ -194,11 +205,10 @@ def _report(
 def rolling_upgrade(request: UpgradeRequest) -> Any:
     """Upgrade the whole cluster: preflight, phase 1, approval, phase 2 or finalize, report."""
     inventory = load_for(request.cluster, request.to_version, request.max_parallel)
-    with (
-        hold_cluster(inventory.cluster, request.cluster_wait_s, request.ticket),
-        tracking(inventory.cluster, total_steps(inventory)) as progress,
-    ):
-        return _upgrade(request, inventory, progress)
+    with own_scope(
+        inventory, request.cluster_wait_s, request.ticket, total_steps(inventory)
+    ) as scope:
+        return _upgrade(request, scope)
 
 
 def _preflight(ctx: UpgradeContext, request: UpgradeRequest) -> list[str]:
@@ -217,8 +227,29 @@ def _preflight(ctx: UpgradeContext, request: UpgradeRequest) -> list[str]:
     return list(enforce(ctx, report).accepted_unavailable)
 
 
-def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) -> Any:
+def _approval_form(
+    ctx: UpgradeContext, phase: str, chosen: list[str] | None, accepted: list[str]
+) -> tuple[str, list[str] | None]:
+    """What the approver reads (the next phase's plan, observed now) and, for a finalize,
+    the features it offers to raise."""
+    description, plan = plan_for_approval(ctx, phase, chosen)
+    if accepted:
+        description += (
+            "\n\n**Accepted to be unavailable while their brokers restart:** " + ", ".join(accepted)
+        )
+    features = None
+    if plan is not None and not ctx.inventory.mode.pins_protocol:
+        features = [f.name for f in plan.raised]
+    return description, features
+
+
+def _upgrade(request: UpgradeRequest, scope: Scope) -> Any:
+    """The whole upgrade in the run's own scope: the inventory loaded once, handed to each
+    phase; preflight's context serves phase 1 and the approval's plan too, and is closed
+    before the approval, which may wait for hours (the next phase opens its own)."""
     logger = get_run_logger()
+    inventory, progress = scope.inventory, scope.progress
+    assert progress is not None  # rolling-upgrade tracks its progress
     target = str(inventory.target_version)
     timeout = int(request.approval_timeout_s or inventory.timeouts.approval_s)
     if request.ticket:
@@ -247,26 +278,17 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
             raise in_phase(exc, name, inventory.cluster) from exc
         phase_seconds[name] = round(time.time() - started, 1)
 
-    # Preflight's context serves phase 1 too (see shared_context); it is closed before the
-    # approval, which may wait for hours.
-    with shared_context(inventory) as ctx:
-        ctx.lags().warm()  # phase 1 reads consumer lag from its first node on
-        accepted += _preflight(ctx, request)
-        timed("phase-1-binaries", phase_1_binaries)
     next_phase = inventory.mode.after_phase_1
-    progress.at(f"waiting for approval of {next_phase}")
-    chosen = request.finalize_features
-    description = None
-    features: list[str] | None = None
-    if not request.auto_approve:
-        description, plan = plan_for_approval(inventory, next_phase, chosen)
-        if accepted:
-            description += (
-                "\n\n**Accepted to be unavailable while their brokers restart:** "
-                + ", ".join(accepted)
+    description, features = None, None
+    with with_context(scope) as first, handing(first):
+        first.context.lags().warm()  # phase 1 reads consumer lag from its first node on
+        accepted += _preflight(first.context, request)
+        timed("phase-1-binaries", phase_1_binaries)
+        progress.at(f"waiting for approval of {next_phase}")
+        if not request.auto_approve:
+            description, features = _approval_form(
+                first.context, next_phase, request.finalize_features, accepted
             )
-        if plan is not None and not inventory.mode.pins_protocol:
-            features = [f.name for f in plan.raised]
     approval = ask(next_phase, request.auto_approve, timeout, description, features)
     if not approval.approved:
         logger.warning("stopping before %s: %s", next_phase, approval.why)
@@ -281,14 +303,11 @@ def _upgrade(request: UpgradeRequest, inventory: Inventory, progress: Progress) 
         return Cancelled(
             message=f"stopped before {next_phase}: {approval.why}", data={"records": records}
         )
-    if inventory.mode.pins_protocol:
-        timed(next_phase, phase_2_protocol)
-    else:
-        if approval.features is not None:
-            phase_request = phase_request.model_copy(
-                update={"finalize_features": approval.features}
-            )
-        timed(next_phase, finalize_metadata_version)
+    if approval.features is not None:
+        phase_request = phase_request.model_copy(update={"finalize_features": approval.features})
+    with handing(scope):  # no context: the phase opens its own, after the wait
+        pins = inventory.mode.pins_protocol
+        timed(next_phase, phase_2_protocol if pins else finalize_metadata_version)
     outcome = f"every node on {target}"
     progress.at(f"done: {outcome}")
     _report(inventory, records, outcome, approval, request.ticket, accepted)

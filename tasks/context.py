@@ -3,7 +3,6 @@ the admin client, and the report being written."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,33 +84,13 @@ class UpgradeContext:
         return record
 
 
-_shared: dict[str, tuple[Inventory, UpgradeContext]] = {}  # cluster -> (as loaded, context)
-_shared_lock = threading.Lock()
-
-
 @contextmanager
-def shared_context(inventory: Inventory) -> Iterator[UpgradeContext]:
-    """A context for the body. A flow run inside one that holds a context for the same
-    inventory (a phase that ``rolling-upgrade`` runs, in its process) borrows that one: its
-    SSH connections and admin child are up, and what its sensors last saw (the cluster
-    stably healthy at preflight, a moment ago) carries into the phase's first gate.
-    Otherwise a new context, closed at the end."""
-    with _shared_lock:
-        held = _shared.get(inventory.cluster)
-    if held is not None and held[0] == inventory:
-        yield held[1]
-        return
+def opened(inventory: Inventory) -> Iterator[UpgradeContext]:
+    """A context for the body, closed at its end (the admin children, the SSH connections)."""
     ctx = UpgradeContext.open(inventory)
-    with _shared_lock:
-        owner = inventory.cluster not in _shared
-        if owner:
-            _shared[inventory.cluster] = (inventory, ctx)
     try:
         yield ctx
     finally:
-        if owner:
-            with _shared_lock:
-                del _shared[inventory.cluster]
         ctx.close()
 
 

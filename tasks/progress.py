@@ -2,16 +2,14 @@
 as each node starts and finishes, and a per-node table that grows with it.
 
 Both artifacts hang on the top-level run (``rolling-upgrade``, or a phase
-started on its own), so ``kafka-upgrade status RUN_ID`` and the run's
-Artifacts tab show them however deep the phase subflow is. Losing a progress
-update never fails the upgrade: it is logged and the roll goes on.
+started on its own; ``flows/scope.py`` hands the tracker to the phases), so
+``kafka-upgrade status RUN_ID`` and the run's Artifacts tab show them however
+deep the phase subflow is. Losing a progress update never fails the upgrade: it
+is logged and the roll goes on.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -20,9 +18,6 @@ from prefect.artifacts import ProgressArtifact, TableArtifact, update_progress_a
 from prefect.context import get_run_context
 
 from tasks.context import StepRecord
-
-_trackers: dict[str, Progress] = {}
-_lock = threading.Lock()
 
 
 def record_row(r: StepRecord) -> dict[str, object]:
@@ -98,27 +93,8 @@ class Progress:
 
 
 def begin(cluster: str, total_steps: int) -> Progress:
-    """Start tracking this (top-level) run; its phase subflows find it in ``tracking``."""
+    """Start tracking this run (the top-level one: its phases are handed the tracker)."""
     run = getattr(get_run_context(), "flow_run", None)
     progress = Progress(cluster, getattr(run, "id", None), total_steps)
-    with _lock:
-        _trackers[cluster] = progress
     progress.at("preflight")
     return progress
-
-
-@contextmanager
-def tracking(cluster: str, total_steps: int) -> Iterator[Progress]:
-    """The running upgrade's tracker (a phase inside rolling-upgrade), or a new one
-    for a run started on its own, ended with it."""
-    with _lock:
-        existing = _trackers.get(cluster)
-    if existing is not None:
-        yield existing
-        return
-    progress = begin(cluster, total_steps)
-    try:
-        yield progress
-    finally:
-        with _lock:
-            _trackers.pop(cluster, None)

@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
@@ -76,6 +76,7 @@ def check_before_starting(
     *,
     remote: bool = True,
     files: bool = True,
+    fit: Callable[[Inventory], str | None] = lambda inventory: None,
 ) -> tuple[Inventory, str]:
     """Refuse bad input before any Prefect server starts: (the inventory, the run's version).
 
@@ -92,6 +93,9 @@ def check_before_starting(
         inventory = load_inventory(inventory_path)
     except InventoryError as exc:
         _refuse(str(exc))
+    unfit = fit(inventory)  # the command's own demand on the inventory (``migrate``)
+    if unfit:
+        _refuse(unfit)
     version, problems = check_local(inventory, to, purpose, files=files)
     if problems:
         _refuse(summarize(problems))
@@ -342,21 +346,19 @@ def migrate(
 
     if stop_after is not None and stop_after not in MIGRATION_PHASES:
         _refuse(f"--stop-after {stop_after!r}: choose one of {', '.join(MIGRATION_PHASES)}")
-    from kafka_upgrade.core.inventory import InventoryError, load_inventory
 
-    try:
-        checked = load_inventory(inventory)
-    except InventoryError as exc:
-        _refuse(str(exc))
-    if not checked.mode.uses_zookeeper or checked.migration is None:
-        _refuse(
+    def migratable(checked: Inventory) -> str | None:
+        if checked.mode.uses_zookeeper and checked.migration is not None:
+            return None
+        return (
             f"inventory {inventory}: the migration needs a ZooKeeper-mode inventory with a "
             "'migration' section naming the KRaft controllers to add (see README, "
             "ZooKeeper -> KRaft migration)"
         )
+
     # The brokers on their current version, reachable and staged; the controllers are
     # checked by the flow's preflight (they have no config before the migration).
-    check_before_starting(inventory, None, "rollback")
+    check_before_starting(inventory, None, "rollback", fit=migratable)
     from kafka_upgrade.app.local_run import run_migration
     from kafka_upgrade.app.local_server import ServerError, server_for_run
 
