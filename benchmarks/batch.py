@@ -37,12 +37,12 @@ def _timed(flow: Any, request: Any) -> tuple[float, list[dict[str, Any]]]:
     return time.monotonic() - started, records
 
 
-def _broker_part(records: list[dict[str, Any]]) -> float:
-    brokers = [r for r in records if str(r["label"]).startswith("broker-")]
+def _broker_part(records: list[Any]) -> float:
+    brokers = [r for r in records if str(r.label).startswith("broker-")]
     if not brokers:
         return 0.0
-    first = min(r["started_at"] for r in brokers)
-    return max(r["started_at"] + r["seconds"] for r in brokers) - first
+    first = min(r.started_at for r in brokers)
+    return max(r.started_at + r.seconds for r in brokers) - first
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster.down(NAME, log=lambda m: None)
 
     one_b, many_b = _broker_part(one), _broker_part(many)
-    restarted = sum(1 for r in many if r["action"] == "restarted")
+    restarted = sum(1 for r in many if r.action == "restarted")
     print(f"cluster: 3 controllers + 6 brokers, racks a/b/c, {OLD} -> {NEW}, phase-1-binaries")
     print(f"{'run':<26}{'phase s':>10}{'brokers s':>11}{'restarted':>11}")
     print(f"{'max_parallel 1':<26}{one_s:>10.1f}{one_b:>11.1f}{len(one):>11}")

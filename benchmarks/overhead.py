@@ -138,22 +138,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if outcome.exit_code != 0:
             print(f"the upgrade failed: {outcome.state}: {outcome.message}")
             return 1
-        rows = [
-            r for r in outcome.records if r["phase"] == ROLL_PHASE and r["action"] == "restarted"
-        ]
+        rows = [r for r in outcome.records if r.phase == ROLL_PHASE and r.action == "restarted"]
         print(f"{'node':<10} {'flow s':>7} {'inherent s':>11} {'ratio':>6}")
         inherent_total = 0.0
         for row in rows:
-            node = inventory.node(row["node_id"])
+            node = inventory.node(row.node_id)
             stops = shutdown_times(Path(node.log_dir), began)
             inherent = inherent_seconds(node.id, stops[0], watcher.samples) if stops else None
             if inherent is None:
-                print(f"{row['label']}: the poller never saw it stop and come back")
+                print(f"{row.label}: the poller never saw it stop and come back")
                 return 1
             inherent_total += inherent
             print(
-                f"{row['label']:<10} {row['seconds']:>7.1f} {inherent:>11.1f} "
-                f"{row['seconds'] / inherent:>6.2f}"
+                f"{row.label:<10} {row.seconds:>7.1f} {inherent:>11.1f} "
+                f"{row.seconds / inherent:>6.2f}"
             )
         wall = outcome.phase_seconds[ROLL_PHASE]
         window = inventory.health

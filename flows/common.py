@@ -1,5 +1,5 @@
 """What every phase flow does the same way: find the inventory a request names, refuse on
-a failed gate, count steps for the progress bar, return records as plain values."""
+a failed gate, count steps for the progress bar, run a task on every node at once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from kafka_upgrade.core.errors import BadInput, StepFailed
 from kafka_upgrade.core.health import Verdict
 from kafka_upgrade.core.inventory import Inventory, InventoryError, load_inventory
 from kafka_upgrade.core.requests import ClusterNotFound, resolve_cluster
-from tasks.context import StepRecord, UpgradeContext
+from tasks.context import UpgradeContext
 from tasks.node import probe_node
 
 
@@ -33,10 +33,6 @@ def load_for(cluster: str, to_version: str | None, max_parallel: int | None = No
 def require(verdict: Verdict, what: str) -> None:
     if not verdict.ok:
         raise StepFailed(f"{what} refused: {verdict}")
-
-
-def as_values(records: list[StepRecord]) -> list[dict[str, Any]]:
-    return [r.__dict__.copy() for r in records]
 
 
 def total_steps(inventory: Inventory) -> int:

@@ -21,16 +21,17 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.common import as_values, load_for, require, running_versions, total_steps
+from flows.common import load_for, require, running_versions, total_steps
 from flows.scope import phase_scope
 from kafka_upgrade.core.errors import BadInput, StepFailed
 from kafka_upgrade.core.inventory import Inventory
 from kafka_upgrade.core.kafka_cli import parse_features_describe
 from kafka_upgrade.core.phase_plan import PhasePlan, finalize_plan, parse_version_mapping
 from kafka_upgrade.core.plan import all_on_binary, can_finalize, finalize_args, finalized_at
+from kafka_upgrade.core.records import StepAction, StepRecord
 from kafka_upgrade.core.requests import PhaseRequest
 from kafka_upgrade.core.upgrade_path import release_of
-from tasks.context import StepRecord, UpgradeContext
+from tasks.context import UpgradeContext
 from tasks.kafka_tools import run_tool
 from tasks.sensors import wait_cluster_healthy
 
@@ -88,7 +89,7 @@ def _endpoint(ctx: UpgradeContext, node: Any) -> str:
 
 
 @flow(name=PHASE, log_prints=True)
-def finalize_metadata_version(request: PhaseRequest) -> list[dict[str, Any]]:
+def finalize_metadata_version(request: PhaseRequest) -> list[StepRecord]:
     """KRaft: raise metadata.version and the chosen features of the new release, one by one."""
     with phase_scope(
         lambda: (load_for(request.cluster, request.to_version), None),
@@ -103,7 +104,7 @@ def finalize_metadata_version(request: PhaseRequest) -> list[dict[str, Any]]:
         records = finalize(scope.context, request.finalize_features)
         for record in records:
             progress.finished(record)
-        return as_values(records)
+        return records
 
 
 def _kraft_only(inventory: Inventory) -> None:
@@ -135,10 +136,17 @@ def finalize(ctx: UpgradeContext, chosen: list[str] | None) -> list[StepRecord]:
             )
         return [
             ctx.record(
-                StepRecord(PHASE, None, "skipped", plan.summary, started, label=f"feature {f.name}")
+                StepRecord(
+                    PHASE,
+                    None,
+                    StepAction.SKIPPED,
+                    plan.summary,
+                    started,
+                    label=f"feature {f.name}",
+                )
             )
             for f in plan.held
-        ] or [ctx.record(StepRecord(PHASE, None, "skipped", "already finalized", started))]
+        ] or [ctx.record(StepRecord(PHASE, None, StepAction.SKIPPED, "already finalized", started))]
     require(can_finalize(supported, target), "finalize")
     wait_cluster_healthy(ctx, "before-finalize")
     args = [a for f in plan.raised for a in ("--feature", f.feature_arg)]
@@ -165,7 +173,7 @@ def finalize(ctx: UpgradeContext, chosen: list[str] | None) -> list[StepRecord]:
                 StepRecord(
                     PHASE,
                     None,
-                    "raised" if feature.chosen else "not raised",
+                    StepAction.RAISED if feature.chosen else StepAction.NOT_RAISED,
                     feature.effect,
                     started,
                     version_before=feature.before or "0",
@@ -183,7 +191,7 @@ def _finalize_3x(ctx: UpgradeContext, current: Any, supported: dict, started: fl
     target = str(ctx.inventory.target_version)
     if finalized_at(current, target).ok:
         logger.info("metadata.version is already %s; nothing to finalize", current.finalized)
-        return ctx.record(StepRecord(PHASE, None, "skipped", "already finalized", started))
+        return ctx.record(StepRecord(PHASE, None, StepAction.SKIPPED, "already finalized", started))
     require(can_finalize(supported, target), "finalize")
     wait_cluster_healthy(ctx, "before-finalize")
     for line in run_tool(ctx, "kafka-features.sh", finalize_args(target)).splitlines():
@@ -196,7 +204,7 @@ def _finalize_3x(ctx: UpgradeContext, current: Any, supported: dict, started: fl
         StepRecord(
             PHASE,
             None,
-            "finalized",
+            StepAction.FINALIZED,
             f"metadata.version {current.finalized if current else '?'} -> {level}",
             started,
             label="feature metadata.version",

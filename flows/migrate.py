@@ -38,7 +38,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Cancelled, Completed
 
 from flows.approval import ask
-from flows.common import as_values, require, running_versions
+from flows.common import require, running_versions
 from flows.roll import roll
 from flows.scope import Scope, handing, own_scope, phase_scope
 from kafka_upgrade.core.errors import BadInput, StepFailed, in_phase
@@ -64,8 +64,9 @@ from kafka_upgrade.core.migration import (
     ready_to_migrate,
     revert_allowed,
 )
+from kafka_upgrade.core.records import StepAction, StepRecord
 from kafka_upgrade.core.requests import ClusterNotFound, MigrationRequest, resolve_cluster
-from tasks.context import StepRecord, UpgradeContext, node_label, opened
+from tasks.context import UpgradeContext, node_label, opened
 from tasks.migration import (
     controllers,
     delete_zk_controller,
@@ -82,7 +83,7 @@ from tasks.node import check_staged, read_config, start_node, stop_node, switch_
 from tasks.progress import record_row
 from tasks.sensors import wait_cluster_healthy
 
-Records = list[dict[str, Any]]
+Records = list[StepRecord]
 
 
 def _load(request: MigrationRequest) -> tuple[Inventory, Path]:
@@ -182,7 +183,7 @@ def provision_controllers(request: MigrationRequest) -> Records:
                     StepRecord(
                         "provision-controllers",
                         c.id,
-                        "started",
+                        StepAction.STARTED,
                         f"formatted with cluster id {cluster_id}, migration mode",
                         started,
                         version_after=run.inventory.current_version,
@@ -191,7 +192,7 @@ def provision_controllers(request: MigrationRequest) -> Records:
                 )
             )
         wait_controller_quorum(ctx)
-        return as_values(records)
+        return records
 
 
 @flow(name="migrate-brokers", log_prints=True)
@@ -213,7 +214,7 @@ def migrate_brokers(request: MigrationRequest) -> Records:
             revert_failed_start=request.revert_on_failed_start,
         )
         wait_migration_complete(ctx)
-        return as_values(records)
+        return records
 
 
 @flow(name="brokers-to-kraft", log_prints=True)
@@ -238,7 +239,7 @@ def brokers_to_kraft(request: MigrationRequest) -> Records:
             lambda props: broker_kraft_config(migration, props),
             revert_failed_start=request.revert_on_failed_start,
         )
-        return as_values(records)
+        return records
 
 
 @flow(name="finalize-controllers", log_prints=True)
@@ -268,7 +269,7 @@ def finalize_controllers(request: MigrationRequest) -> Records:
         + kraft.to_yaml()
     )
     get_run_logger().info("KRaft inventory written to %s (the old one is kept)", target)
-    return as_values(records)
+    return records
 
 
 @flow(name="revert-migration", log_prints=True)
@@ -326,7 +327,7 @@ def revert_migration(request: MigrationRequest) -> Any:
                     StepRecord(
                         "revert-controllers",
                         c.id,
-                        "stopped",
+                        StepAction.STOPPED,
                         "deprovisioned: metadata log set aside",
                         started,
                         version_before=run.inventory.current_version,
@@ -349,7 +350,7 @@ def revert_migration(request: MigrationRequest) -> Any:
         wait_cluster_healthy(ctx, "after the revert")
         outcome = f"reverted: {inv.cluster} is a ZooKeeper-mode cluster again"
         logger.info("%s", outcome)
-        return Completed(message=outcome, data={"records": as_values(records)})
+        return Completed(message=outcome, data={"records": records})
 
 
 # --------------------------------------------------------------------------
@@ -367,7 +368,7 @@ _APPROVALS = {
 
 
 def _report(inv: Inventory, records: Records, outcome: str, seconds: dict[str, float]) -> None:
-    rows = [record_row(StepRecord(**r)) for r in records]
+    rows = [record_row(r) for r in records]
     key = f"migration-{inv.cluster}"
     create_table_artifact(table=rows, key=key, description=f"{inv.cluster}: {outcome}")
     times = ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())

@@ -72,9 +72,10 @@ from kafka_upgrade.core.batches import Batch, plan_batches
 from kafka_upgrade.core.errors import StepFailed
 from kafka_upgrade.core.health import lag_report
 from kafka_upgrade.core.order import NodeRef, roll_order
+from kafka_upgrade.core.records import StepAction, StepRecord
 from kafka_upgrade.core.roll_plan import Action, Decision, NodeObservation, StartOutcome, Want
 from kafka_upgrade.core.roll_plan import decide as decide_node
-from tasks.context import StepRecord, UpgradeContext, node_label
+from tasks.context import UpgradeContext, node_label
 from tasks.node import require_staged
 from tasks.progress import Progress
 from tasks.roll_steps import TaskNodes, TaskSensors
@@ -261,7 +262,9 @@ class Roll:
             want, decision = self.decide(obs)
             action = decision.action
             if action is Action.SKIP:
-                return self._record(obs, "skipped", "already done", time.time(), before=self.binary)
+                return self._record(
+                    obs, StepAction.SKIPPED, "already done", time.time(), before=self.binary
+                )
             if action is Action.WAIT:
                 self.sensors.recovered({node_id: obs.binary or self.binary}, obs.label)
             elif action is Action.START:
@@ -292,7 +295,12 @@ class Roll:
             )
         self.sensors.recovered({obs.node_id: version}, obs.label)
         return self._record(
-            obs, "started", "left stopped by an earlier run", started, before=None, after=version
+            obs,
+            StepAction.STARTED,
+            "left stopped by an earlier run",
+            started,
+            before=None,
+            after=version,
         )
 
     def _restart(self, restarts: list[_Planned], upcoming: int | None) -> list[StepRecord]:
@@ -328,7 +336,7 @@ class Roll:
         records = [
             self._record(
                 p.obs,
-                "restarted",
+                StepAction.RESTARTED,
                 p.decision.reason.message + suffix,
                 started,
                 before=p.obs.binary,
@@ -488,7 +496,7 @@ class Roll:
     def _record(
         self,
         obs: NodeObservation,
-        action: str,
+        action: StepAction,
         reason: str,
         started: float,
         before: str | None,

@@ -26,7 +26,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Cancelled, Completed
 
 from flows.approval import ApprovalOutcome, ask, plan_for_approval
-from flows.common import as_values, load_for, require, running_versions, total_steps
+from flows.common import load_for, require, running_versions, total_steps
 from flows.finalize import finalize_metadata_version
 from flows.preflight import enforce, inspect_cluster
 from flows.roll import roll
@@ -42,8 +42,9 @@ from kafka_upgrade.core.plan import (
     phase2_config,
     protocol_still_pinned,
 )
+from kafka_upgrade.core.records import StepAction, StepRecord, count
 from kafka_upgrade.core.requests import PhaseRequest, RollbackRequest, UpgradeRequest
-from tasks.context import StepRecord, UpgradeContext
+from tasks.context import UpgradeContext
 from tasks.kafka_tools import run_tool
 from tasks.node import read_config
 from tasks.progress import record_row
@@ -81,7 +82,7 @@ def _scope(
 
 
 @flow(name="phase-1-binaries", log_prints=True)
-def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
+def phase_1_binaries(request: PhaseRequest) -> list[StepRecord]:
     """Roll every node onto the new binary, the protocol pinned to the current release."""
     with _scope(request) as scope:
         inventory, ctx, progress = scope.inventory, scope.context, scope.progress
@@ -95,11 +96,11 @@ def phase_1_binaries(request: PhaseRequest) -> list[dict[str, Any]]:
             request.revert_on_failed_start,
         )
         get_run_logger().info("phase-1-binaries: done in %.1f s", time.time() - started)
-        return as_values(records)
+        return records
 
 
 @flow(name="phase-2-protocol", log_prints=True)
-def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
+def phase_2_protocol(request: PhaseRequest) -> list[StepRecord]:
     """ZooKeeper mode: raise inter.broker.protocol.version to the new release, roll again."""
     with _scope(request, check=_pins_protocol) as scope:
         inventory, ctx, progress = scope.inventory, scope.context, scope.progress
@@ -118,11 +119,11 @@ def phase_2_protocol(request: PhaseRequest) -> list[dict[str, Any]]:
             request.revert_on_failed_start,
         )
         get_run_logger().info("phase-2-protocol: done in %.1f s", time.time() - started)
-        return as_values(records)
+        return records
 
 
 @flow(name="rollback-binaries", log_prints=True)
-def rollback_binaries(request: RollbackRequest) -> list[dict[str, Any]]:
+def rollback_binaries(request: RollbackRequest) -> list[StepRecord]:
     """Undo phase 1: every node back onto the current (old) binary, while that is still safe."""
     with phase_scope(
         lambda: (load_for(request.cluster, None, request.max_parallel), None),
@@ -155,7 +156,7 @@ def rollback_binaries(request: RollbackRequest) -> list[dict[str, Any]]:
             progress,
             request.revert_on_failed_start,
         )
-        return as_values(records)
+        return records
 
 
 # --------------------------------------------------------------------------
@@ -165,13 +166,13 @@ def rollback_binaries(request: RollbackRequest) -> list[dict[str, Any]]:
 
 def _report(
     inventory: Inventory,
-    records: list[dict[str, Any]],
+    records: list[StepRecord],
     outcome: str,
     approval: ApprovalOutcome | None = None,
     ticket: str | None = None,
     accepted: list[str] | None = None,
 ) -> None:
-    rows = [record_row(StepRecord(**r)) for r in records]
+    rows = [record_row(r) for r in records]
     key = f"upgrade-{inventory.cluster}"
     create_table_artifact(table=rows, key=key, description=f"{inventory.cluster}: {outcome}")
     lines = [
@@ -195,8 +196,8 @@ def _report(
             + "\n"
         )
     lines.append(
-        f"{sum(1 for r in rows if r['action'] == 'restarted')} restarts, "
-        f"{sum(1 for r in rows if r['action'] == 'skipped')} nodes skipped (already done).\n"
+        f"{count(records, StepAction.RESTARTED)} restarts, "
+        f"{count(records, StepAction.SKIPPED)} nodes skipped (already done).\n"
     )
     create_markdown_artifact(key=f"{key}-summary", markdown="\n".join(lines))
 
@@ -263,7 +264,7 @@ def _upgrade(request: UpgradeRequest, scope: Scope) -> Any:
         max_parallel=request.max_parallel,
         finalize_features=request.finalize_features,
     )
-    records: list[dict[str, Any]] = []
+    records: list[StepRecord] = []
     phase_seconds: dict[str, float] = {}
     approval: ApprovalOutcome | None = None
     accepted: list[str] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prefect.exceptions import UnfinishedRun
@@ -18,24 +18,7 @@ from kafka_upgrade.adapters.remote import FabricRemote, Remote
 from kafka_upgrade.core.errors import Transient
 from kafka_upgrade.core.health import SeenStable
 from kafka_upgrade.core.inventory import Inventory, Node
-
-
-@dataclass
-class StepRecord:
-    """One line of the final report: a node's step (``label`` 'broker-0', 'controller-1')
-    or a cluster-wide one (``node_id`` None, ``label`` 'cluster')."""
-
-    phase: str
-    node_id: int | None
-    action: str  # "restarted", "skipped", "failed", "finalized", ...
-    reason: str
-    started_at: float
-    seconds: float = 0.0
-    version_before: str | None = None
-    version_after: str | None = None
-    lag_before: int | None = None
-    lag_after: int | None = None
-    label: str = "cluster"
+from kafka_upgrade.core.records import StepRecord
 
 
 @dataclass
@@ -79,7 +62,8 @@ class UpgradeContext:
         return self.inventory.broker_ids
 
     def record(self, record: StepRecord) -> StepRecord:
-        record.seconds = round(time.time() - record.started_at, 1)
+        """The record, its seconds counted until now, kept in the run's report."""
+        record = replace(record, seconds=round(time.time() - record.started_at, 1))
         self.records.append(record)
         return record
 

@@ -17,7 +17,7 @@ from prefect import get_run_logger
 from prefect.artifacts import ProgressArtifact, TableArtifact, update_progress_artifact
 from prefect.context import get_run_context
 
-from tasks.context import StepRecord
+from kafka_upgrade.core.records import StepRecord
 
 
 def record_row(r: StepRecord) -> dict[str, object]:
@@ -25,7 +25,7 @@ def record_row(r: StepRecord) -> dict[str, object]:
     return {
         "phase": r.phase,
         "node": r.label,
-        "action": r.action,
+        "action": str(r.action),
         "before": r.version_before or "",
         "after": r.version_after or "",
         "seconds": r.seconds,

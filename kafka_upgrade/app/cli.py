@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
@@ -19,6 +19,7 @@ from kafka_upgrade import __version__
 
 if TYPE_CHECKING:
     from kafka_upgrade.core.inventory import Inventory
+    from kafka_upgrade.core.records import StepRecord
 
 app = typer.Typer(no_args_is_help=True, help="Zero-downtime rolling upgrades of Apache Kafka.")
 dist_app = typer.Typer(no_args_is_help=True, help="Kafka distributions in the local cache.")
@@ -431,21 +432,21 @@ def _finish(outcome) -> None:  # noqa: ANN001 - kafka_upgrade.app.local_run.RunO
     raise typer.Exit(code=outcome.exit_code)
 
 
-def print_upgrade(records: list[dict]) -> None:
+def print_upgrade(records: Sequence[StepRecord]) -> None:
     table = Table(title="upgrade, node by node")
     for column in ("phase", "node", "action", "before", "after", "seconds", "lag b/a", "why"):
         table.add_column(column)
     for r in records:
-        lag = "/".join("-" if r.get(k) is None else str(r[k]) for k in ("lag_before", "lag_after"))
+        lag = "/".join("-" if v is None else str(v) for v in (r.lag_before, r.lag_after))
         cells = (
-            r["phase"],
-            r.get("label") or str(r["node_id"]),
-            r["action"],
-            r.get("version_before") or "-",
-            r.get("version_after") or "-",
-            f"{r['seconds']:.1f}",
+            r.phase,
+            r.label or str(r.node_id),
+            r.action,
+            r.version_before or "-",
+            r.version_after or "-",
+            f"{r.seconds:.1f}",
             lag,
-            r["reason"],
+            r.reason,
         )
         table.add_row(*(escape(str(c)) for c in cells))  # "[rule-id] ..." is text
     _wide().print(table)

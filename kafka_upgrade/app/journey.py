@@ -38,6 +38,7 @@ from kafka_upgrade.app.showcase import (
 )
 from kafka_upgrade.core.inventory import InventoryError, load_inventory
 from kafka_upgrade.core.migration import kraft_inventory_path
+from kafka_upgrade.core.records import StepRecord
 from kafka_upgrade.core.versions import JOURNEY
 from kafka_upgrade.sandbox import cluster
 
@@ -55,7 +56,7 @@ class StepResult:
     message: str
     seconds: float
     phase_seconds: dict[str, float] = field(default_factory=dict)
-    records: list[dict] = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -127,7 +128,7 @@ class Outcome:
     state: str
     message: str
     phase_seconds: dict[str, float] = field(default_factory=dict)
-    records: list[dict] = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
 
 
 def _timed(name: str, run: Callable[[], Any]) -> StepResult:

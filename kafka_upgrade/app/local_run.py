@@ -21,6 +21,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.approval import ApprovalError, decide, run_state
 from kafka_upgrade.app.local_server import PrefectServer
+from kafka_upgrade.core.records import StepRecord
 
 Say = Callable[[str], None]
 
@@ -30,7 +31,7 @@ class RunOutcome:
     flow_run_id: UUID
     state: str  # COMPLETED, CANCELLED, FAILED, CRASHED
     message: str
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -172,7 +172,7 @@ def test_sigkilled_broker_halts_the_roll_until_it_is_back(prefect_server: Prefec
         versions = running_versions(name)
         print(f"run {outcome.state} in phases {outcome.phase_seconds}; versions {versions}")
         for r in outcome.records:
-            print(f"  {r['phase']} node {r['node_id']}: {r['action']} in {r['seconds']} s")
+            print(f"  {r.phase} node {r.node_id}: {r.action} in {r.seconds} s")
         print(f"the run's log around the kill (seconds after the SIGKILL of node {victim}):")
         for log in record.logs():
             after = log.timestamp.timestamp() - killed_wall
@@ -243,7 +243,7 @@ def test_ssh_drop_mid_step_is_retried_and_the_run_completes(
         outcome = upgrade.wait(ROLL_TIMEOUT_S)
         print(f"run {outcome.state} in phases {outcome.phase_seconds}")
         for r in outcome.records:
-            print(f"  {r['phase']} node {r['node_id']}: {r['action']} in {r['seconds']} s")
+            print(f"  {r.phase} node {r.node_id}: {r.action} in {r.seconds} s")
 
         # 4. A step was retried, and the log says why.
         task_runs = record.task_runs()

@@ -116,7 +116,7 @@ def _print(label: str, outcome: RunOutcome, wall: float) -> None:
     print(f"\n[{label}] {outcome.state} in {wall:.0f} s: {outcome.message}")
     print(f"[{label}] phase seconds {outcome.phase_seconds}")
     for r in outcome.records:
-        print(f"[{label}]   {r['phase']} {r['label']}: {r['action']} in {r['seconds']:.1f} s")
+        print(f"[{label}]   {r.phase} {r.label}: {r.action} in {r.seconds:.1f} s")
 
 
 @pytest.mark.parametrize(

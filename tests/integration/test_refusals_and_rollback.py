@@ -71,7 +71,7 @@ def test_phase_one_then_rollback(prefect_server: PrefectServer, zk_sandbox: Inve
     path = str(cluster.sandbox_dir(zk_sandbox.cluster) / "inventory.yaml")
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
         records = phase_1_binaries(PhaseRequest(cluster=str(path), to_version=ZK_PAIR.new))
-        assert {r["action"] for r in records} == {"restarted"}
+        assert {r.action for r in records} == {"restarted"}
         assert _versions(zk_sandbox.cluster) == {ZK_PAIR.new}
         with FabricRemote(zk_sandbox) as remote:
             for node in zk_sandbox.nodes:
@@ -80,5 +80,5 @@ def test_phase_one_then_rollback(prefect_server: PrefectServer, zk_sandbox: Inve
 
         back = rollback_binaries(RollbackRequest(cluster=str(path)))
         flush_to_server()
-    assert [r["action"] for r in back] == ["restarted"] * len(zk_sandbox.nodes)
+    assert [r.action for r in back] == ["restarted"] * len(zk_sandbox.nodes)
     assert _versions(zk_sandbox.cluster) == {ZK_PAIR.old}

@@ -132,7 +132,7 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
 
     print(f"\n[{mode}] {pair.old} -> {pair.new} in {wall:.0f} s; phases {outcome.phase_seconds}")
     for r in outcome.records:
-        print(f"[{mode}]   {r['phase']} node {r['node_id']}: {r['action']} in {r['seconds']} s")
+        print(f"[{mode}]   {r.phase} node {r.node_id}: {r.action} in {r.seconds} s")
     for line in report.lines():
         print(f"[{mode}] {line}")
 
@@ -171,10 +171,10 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
             assert features["kraft.version"].finalized is None
             assert features["group.version"].finalized == "1"
             assert features["transaction.version"].finalized == "2"
-            report = {r["label"]: r for r in outcome.records if r["label"].startswith("feature ")}
-            assert report["feature kraft.version"]["action"] == "not raised"
-            assert report["feature group.version"]["action"] == "raised"
-            assert report["feature group.version"]["version_after"] == "1"
+            report = {r.label: r for r in outcome.records if r.label.startswith("feature ")}
+            assert report["feature kraft.version"].action == "not raised"
+            assert report["feature group.version"].action == "raised"
+            assert report["feature group.version"].version_after == "1"
 
     # The cluster ends balanced: after each restart the broker was elected leader of its
     # preferred partitions again (health.preferred_leaders, on by default).
@@ -191,6 +191,6 @@ def test_full_upgrade_loses_nothing(prefect_server: PrefectServer, sandbox: Inve
     again = _upgrade(prefect_server, inventory_path, pair.new, approve=False, seen=seen)
     assert again.state == "CANCELLED", again.message
     assert "rejected by pytest" in again.message
-    assert {r["action"] for r in again.records} == {"skipped"}
+    assert {r.action for r in again.records} == {"skipped"}
     after = {n["id"]: n["pid"] for n in cluster.status(sandbox.cluster)["nodes"]}
     assert after == {n["id"]: n["pid"] for n in status["nodes"]}, "a done node was restarted"

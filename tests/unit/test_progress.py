@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.context import StepRecord
+from kafka_upgrade.core.records import StepRecord
 from tasks.progress import Progress
 
 
