@@ -2,7 +2,8 @@
 
 Rules:
 
-1. One node at a time, in a fixed order (``roll_order``):
+1. A fixed order (``roll_order``; ``batches.plan_batches`` may then let brokers that
+   share no partition restart together, ``max_parallel``):
    - ZooKeeper mode: brokers in id order, the active controller broker last
      (it is restarted once, not once per controller move; Strimzi and
      cp-ansible do the same).
@@ -14,6 +15,7 @@ Rules:
      order. Combined nodes (broker and controller in one process) count as
      controllers: they are rolled in the controller group, and both gates apply
      to them (``health.can_restart_controller`` *and* ``health.can_restart``).
+   What differs by mode is carried by the mode object (``modes.py``).
 2. A node is skipped when it already runs the target binary, its ``current``
    link points to the target and every wanted config value is in place
    (``node_needs_restart``). That makes a re-run resume where a stopped run

@@ -5,14 +5,16 @@ Strimzi's "KafkaRoller 2.0" proposal):
 
 1. ``NodeObservation`` is what the tasks saw: the process, the binary it
    loaded, the ``current`` link, the phase's config keys, whether this
-   upgrade's config backup exists, registration and ISR membership, and
-   whether the roll itself just started the node.
+   upgrade's config backup exists, registration and ISR membership. Two rows
+   come from the roll itself (``flows/roll.py``): a look that failed is an
+   observation with ``probed=False``; a start the roll made that its watch saw
+   fail is one with ``started_by_roll=True`` (and what it ran before).
 2. ``node_state`` maps it to one ``NodeState`` with a reason in words:
 
    ============================  ==============================================
    state                         when
    ============================  ==============================================
-   UNKNOWN                       the node could not be probed
+   UNKNOWN                       the node could not be looked at
    START_FAILED                  this roll started it and the process is gone
    STOPPED_MID_UPGRADE           no process; the backup or the link show that
                                  this upgrade already touched it
@@ -28,13 +30,15 @@ Strimzi's "KafkaRoller 2.0" proposal):
 3. ``ACTIONS`` maps each state to the ``Action`` the roll takes: skip, wait,
    restart (behind the restart gate), start (on the version the link points
    to: a node left down by a dead run), revert (back to the previous binary and
-   config), or stop the run.
+   config), or stop the run. ``decide`` turns a revert into a stop (the node
+   left down) when the request opted out or nothing is known to revert to.
 
-``restart_gate`` composes the health verdicts by role and mode: a broker's
-partitions must stay available (``can_restart``), a controller-only node needs
-a healthy cluster, and a KRaft controller also needs a caught-up majority of
-the other voters (``can_restart_controller``). ``recovered_gate`` is the same
-after the restart.
+``restart_gate`` composes the health verdicts by role and mode, for one node or
+a batch: a broker's partitions must stay available (``can_restart``; a batch:
+``can_restart_together``), a controller-only node needs a healthy cluster, a
+KRaft controller also a caught-up majority of the other voters
+(``can_restart_controller``), and no other broker's listener may refuse
+connections. ``recovered_gate`` is the same after the restart.
 """
 
 from __future__ import annotations
