@@ -52,13 +52,13 @@ def _poll(path: str, worker: Any, spec: Any, expected: Sequence[int]) -> tuple[A
             baseline.recovered_gate(spec.focus, VERSION, VERSION, old, expected),
         )
     from kafka_upgrade.core.health import cluster_healthy
-    from kafka_upgrade.core.roll_plan import recovered_gate, restart_gate
+    from kafka_upgrade.core.roll_plan import Seen, recovered_gate, restart_gate
 
     snap = worker.snapshot()
     return (
         cluster_healthy(snap, expected),
-        restart_gate("kraft", {spec.next_node: BROKER}, snap, expected),
-        recovered_gate("kraft", BROKER, spec.focus, VERSION, VERSION, snap, expected),
+        restart_gate("kraft", {spec.next_node: BROKER}, Seen(snap, expected)),
+        recovered_gate("kraft", BROKER, spec.focus, VERSION, VERSION, Seen(snap, expected)),
     )
 
 

@@ -38,6 +38,7 @@ from kafka_upgrade.core.kafka_cli import quorum_from_replication
 from kafka_upgrade.core.node_commands import NodeState, parse_probe, probe_command
 from kafka_upgrade.core.roll_plan import (
     GateLimits,
+    Seen,
     StartLook,
     StartOutcome,
     recovered_gate,
@@ -207,16 +208,14 @@ def wait_safe_to_restart(ctx: UpgradeContext, node_ids: list[int], label: str) -
     quorum_roles = next(iter(members.values())) if len(members) == 1 else []
 
     def judge() -> Verdict:
-        return restart_gate(
-            ctx.inventory.mode,
-            members,
+        seen = Seen(
             # a batch: every partition of its members (``can_restart_together`` reads them)
             _snapshot(ctx, node_ids if len(node_ids) > 1 else ()),
             expected,
             _quorum_if_needed(ctx, quorum_roles),
-            _limits(ctx),
             unreachable_brokers(ctx),
         )
+        return restart_gate(ctx.inventory.mode, members, seen, _limits(ctx))
 
     carried = _carried(ctx)
     ctx.stable_seen = None  # these nodes are about to go down
@@ -247,18 +246,11 @@ def _recovered_judge(ctx: UpgradeContext, versions: dict[int, str]) -> Callable[
         verdicts = []
         for node_id, version in versions.items():
             node, state = ctx.node(node_id), states[node_id]
+            seen = Seen(snapshot, expected, _quorum_if_needed(ctx, node.roles), down)
+            reported = state.process.version if state.process else None
             verdicts.append(
                 recovered_gate(
-                    ctx.inventory.mode,
-                    node.roles,
-                    node_id,
-                    state.process.version if state.process else None,
-                    version,
-                    snapshot,
-                    expected,
-                    _quorum_if_needed(ctx, node.roles),
-                    _limits(ctx),
-                    down,
+                    ctx.inventory.mode, node.roles, node_id, reported, version, seen, _limits(ctx)
                 )
             )
         if len(verdicts) == 1:

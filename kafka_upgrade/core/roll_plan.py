@@ -247,14 +247,21 @@ def _quorum_missing(node_id: int) -> Verdict:
     )
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What one poll saw of the cluster: what every gate judges."""
+
+    snapshot: ClusterSnapshot
+    expected_brokers: Collection[int]
+    quorum: QuorumStatus | None = None  # read when a KRaft controller is judged
+    unreachable: Collection[int] = ()  # brokers whose client listener refuses connections
+
+
 def restart_gate(
     mode: Mode | str,
     members: Mapping[int, Collection[str]],
-    snapshot: ClusterSnapshot,
-    expected_brokers: Collection[int],
-    quorum: QuorumStatus | None = None,
+    seen: Seen,
     limits: GateLimits = GateLimits(),
-    unreachable: Collection[int] = (),
 ) -> Verdict:
     """May these nodes (node id -> roles; one, or a batch) restart now?
 
@@ -264,31 +271,26 @@ def restart_gate(
     batched), and every partition keeps min.insync.replicas with all of them down
     (``can_restart_together``). Always: no other broker's listener refuses connections."""
     if len(members) > 1:
-        return _batch_gate(members, snapshot, expected_brokers, unreachable)
+        return _batch_gate(members, seen)
     ((node_id, roles),) = members.items()
     verdicts = [
-        unreachable_verdict(unreachable, node_id),
-        can_restart(snapshot, node_id, expected_brokers)
+        unreachable_verdict(seen.unreachable, node_id),
+        can_restart(seen.snapshot, node_id, seen.expected_brokers)
         if "broker" in roles
-        else cluster_healthy(snapshot, expected_brokers),
+        else cluster_healthy(seen.snapshot, seen.expected_brokers),
     ]
     if mode_of(mode).gates_quorum_of(roles):
         verdicts.append(
             _quorum_missing(node_id)
-            if quorum is None
+            if seen.quorum is None
             else can_restart_controller(
-                quorum, node_id, limits.controller_max_lag, limits.controller_caught_up_ms
+                seen.quorum, node_id, limits.controller_max_lag, limits.controller_caught_up_ms
             )
         )
     return Verdict.all_of(*verdicts)
 
 
-def _batch_gate(
-    members: Mapping[int, Collection[str]],
-    snapshot: ClusterSnapshot,
-    expected_brokers: Collection[int],
-    unreachable: Collection[int],
-) -> Verdict:
+def _batch_gate(members: Mapping[int, Collection[str]], seen: Seen) -> Verdict:
     controllers = sorted(n for n, roles in members.items() if "controller" in roles)
     if controllers:
         return Verdict.no(
@@ -301,8 +303,8 @@ def _batch_gate(
             )
         )
     return Verdict.all_of(
-        unreachable_verdict(set(unreachable) - set(members)),
-        can_restart_together(snapshot, list(members), expected_brokers),
+        unreachable_verdict(set(seen.unreachable) - set(members)),
+        can_restart_together(seen.snapshot, list(members), seen.expected_brokers),
     )
 
 
@@ -312,28 +314,26 @@ def recovered_gate(
     node_id: int,
     reported_version: str | None,
     version: str,
-    snapshot: ClusterSnapshot,
-    expected_brokers: Collection[int],
-    quorum: QuorumStatus | None = None,
+    seen: Seen,
     limits: GateLimits = GateLimits(),
-    unreachable: Collection[int] = (),
 ) -> Verdict:
     """Is this node back: on ``version``, registered and in every ISR (brokers), caught up
     with the quorum (KRaft controllers), and the cluster healthy (no other broker's listener
     refusing connections)?"""
+    snapshot, expected = seen.snapshot, seen.expected_brokers
     if "broker" in roles:
-        verdicts = [node_recovered(snapshot, node_id, reported_version, version, expected_brokers)]
+        verdicts = [node_recovered(snapshot, node_id, reported_version, version, expected)]
     else:
         verdicts = [
             node_running_version(node_id, reported_version, version),
-            cluster_healthy(snapshot, expected_brokers),
+            cluster_healthy(snapshot, expected),
         ]
-    verdicts.append(unreachable_verdict(unreachable, node_id))
+    verdicts.append(unreachable_verdict(seen.unreachable, node_id))
     if mode_of(mode).gates_quorum_of(roles):
         verdicts.append(
             _quorum_missing(node_id)
-            if quorum is None
-            else controller_caught_up(quorum, node_id, limits.controller_max_lag)
+            if seen.quorum is None
+            else controller_caught_up(seen.quorum, node_id, limits.controller_max_lag)
         )
     return Verdict.all_of(*verdicts)
 

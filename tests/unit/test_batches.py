@@ -12,7 +12,7 @@ from kafka_upgrade.core.health import (
     can_restart,
     can_restart_together,
 )
-from kafka_upgrade.core.roll_plan import restart_gate
+from kafka_upgrade.core.roll_plan import Seen, restart_gate
 from tests.unit.snapshots import SnapshotBuilder
 
 # Brokers 4..9 with every partition on a pair of brokers of different racks:
@@ -148,10 +148,10 @@ def test_the_batch_gate_refuses_a_controller_and_a_refusing_listener() -> None:
     snap = split().build()
     expected = [1, 2, 3, 4, 5, 6]
     broker, combined = frozenset({"broker"}), frozenset({"broker", "controller"})
-    assert restart_gate("kraft", {1: broker, 4: broker}, snap, expected).ok
-    refused = restart_gate("kraft", {1: combined, 4: broker}, snap, expected)
+    assert restart_gate("kraft", {1: broker, 4: broker}, Seen(snap, expected)).ok
+    refused = restart_gate("kraft", {1: combined, 4: broker}, Seen(snap, expected))
     assert refused.rules == ("controller-in-batch",)
-    down = restart_gate("kraft", {1: broker, 4: broker}, snap, expected, unreachable={5})
+    down = restart_gate("kraft", {1: broker, 4: broker}, Seen(snap, expected, unreachable={5}))
     assert "broker-unreachable" in down.rules
     # a member's own listener is not "another broker down"
-    assert restart_gate("kraft", {1: broker, 4: broker}, snap, expected, unreachable={4}).ok
+    assert restart_gate("kraft", {1: broker, 4: broker}, Seen(snap, expected, unreachable={4})).ok

@@ -10,6 +10,7 @@ from kafka_upgrade.core.roll_plan import (
     Action,
     NodeObservation,
     NodeState,
+    Seen,
     StartLook,
     Want,
     decide,
@@ -268,7 +269,7 @@ GATES = [
 )
 def test_restart_gate(mode, roles, node, snapshot, quorum, ok, rules) -> None:  # noqa: ANN001
     expected = snapshot.brokers | {b for p in snapshot.partitions for b in p.replicas}
-    verdict = restart_gate(mode, {node: roles}, snapshot, expected, quorum)
+    verdict = restart_gate(mode, {node: roles}, Seen(snapshot, expected, quorum))
     assert verdict.ok is ok, str(verdict)
     assert set(rules) <= set(verdict.rules)
 
@@ -330,19 +331,19 @@ RECOVERED = [
     ids=[r[0] for r in RECOVERED],
 )
 def test_recovered_gate(roles, reported, snapshot, quorum, ok, rules) -> None:  # noqa: ANN001
-    verdict = recovered_gate("kraft", roles, 2, reported, NEW, snapshot, {1, 2, 3}, quorum)
+    verdict = recovered_gate("kraft", roles, 2, reported, NEW, Seen(snapshot, {1, 2, 3}, quorum))
     assert verdict.ok is ok, str(verdict)
     assert set(rules) <= set(verdict.rules)
 
 
 def test_a_broker_whose_listener_refuses_is_named_by_both_gates() -> None:
     snapshot = HEALTHY.build()
-    before = restart_gate("kraft", {2: BROKER}, snapshot, {1, 2, 3}, None, unreachable={3})
+    before = restart_gate("kraft", {2: BROKER}, Seen(snapshot, {1, 2, 3}, unreachable={3}))
     assert before.rules == ("broker-unreachable",)
     assert "broker 3 refuses connections" in before.reasons[0].message
-    after = recovered_gate("zk", BROKER, 2, NEW, NEW, snapshot, {1, 2, 3}, unreachable={2, 3})
+    after = recovered_gate("zk", BROKER, 2, NEW, NEW, Seen(snapshot, {1, 2, 3}, unreachable={2, 3}))
     assert after.rules == ("broker-unreachable",)  # the node itself is judged by its own rules
-    assert restart_gate("zk", {2: BROKER}, snapshot, {1, 2, 3}, unreachable={2}).ok
+    assert restart_gate("zk", {2: BROKER}, Seen(snapshot, {1, 2, 3}, unreachable={2})).ok
 
 
 # Watching a start: (look, pid seen before, is a broker) -> ok / failed / still watching.
