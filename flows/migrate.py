@@ -221,9 +221,8 @@ def migrate_brokers(request: MigrationRequest) -> Records:
     """Roll the brokers with the migration settings; wait until the metadata is migrated."""
     run = _Run(request)
     with run as ctx:
-        migration = run.migration
         records = run.roll_nodes(
-            ctx, "migrate-brokers", lambda props: migrate_brokers_wants(migration, props)
+            ctx, "migrate-brokers", lambda props: migrate_brokers_wants(run.migration, props)
         )
         wait_migration_complete(ctx)
         return as_values(records)
@@ -234,7 +233,6 @@ def brokers_to_kraft(request: MigrationRequest) -> Records:
     """Roll the brokers into KRaft mode (the controllers still write to ZooKeeper)."""
     run = _Run(request)
     with run as ctx:
-        migration = run.migration
         phase = observe_phase(ctx)
         if phase not in (
             ClusterPhase.BROKERS_MIGRATED,
@@ -244,7 +242,7 @@ def brokers_to_kraft(request: MigrationRequest) -> Records:
             raise StepFailed(f"brokers-to-kraft refused: the migration is at '{phase}'")
         wait_migration_complete(ctx)
         records = run.roll_nodes(
-            ctx, "brokers-to-kraft", lambda props: broker_kraft_config(migration, props)
+            ctx, "brokers-to-kraft", lambda props: broker_kraft_config(run.migration, props)
         )
         return as_values(records)
 
