@@ -6,9 +6,9 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.table import Table
 from kafka_upgrade import __version__
 
 if TYPE_CHECKING:
+    from kafka_upgrade.app.local_server import PrefectServer
     from kafka_upgrade.core.inventory import Inventory
 
 app = typer.Typer(no_args_is_help=True, help="Zero-downtime rolling upgrades of Apache Kafka.")
@@ -275,22 +276,17 @@ def run(
         )
     check_before_starting(inventory, to, "upgrade")
     from kafka_upgrade.app.local_run import run_upgrade
-    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
-    try:
-        with server_for_run() as server, _bad_input_quiet_on_console():
-            console.print(f"Prefect UI: {server.ui_url}")
-            outcome = run_upgrade(
-                server,
-                str(inventory.resolve()),
-                to,
-                auto_approve,
-                say=_say,
-                max_parallel=max_parallel,
-            )
-    except ServerError as exc:
-        _fail(str(exc))
-    _finish(outcome)
+    _run_on_a_server(
+        lambda server: run_upgrade(
+            server,
+            str(inventory.resolve()),
+            to,
+            auto_approve,
+            say=_say,
+            max_parallel=max_parallel,
+        )
+    )
 
 
 @app.command("rollback")
@@ -301,15 +297,8 @@ def rollback(
     is still safe; the same guards, table and exit codes as `run`."""
     check_before_starting(inventory, None, "rollback")
     from kafka_upgrade.app.local_run import run_rollback
-    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
-    try:
-        with server_for_run() as server, _bad_input_quiet_on_console():
-            console.print(f"Prefect UI: {server.ui_url}")
-            outcome = run_rollback(server, str(inventory.resolve()), say=_say)
-    except ServerError as exc:
-        _fail(str(exc))
-    _finish(outcome)
+    _run_on_a_server(lambda server: run_rollback(server, str(inventory.resolve()), say=_say))
 
 
 @app.command("migrate")
@@ -357,22 +346,17 @@ def migrate(
     # checked by the flow's preflight (they have no config before the migration).
     check_before_starting(inventory, None, "rollback")
     from kafka_upgrade.app.local_run import run_migration
-    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
-    try:
-        with server_for_run() as server, _bad_input_quiet_on_console():
-            console.print(f"Prefect UI: {server.ui_url}")
-            outcome = run_migration(
-                server,
-                str(inventory.resolve()),
-                auto_approve,
-                say=_say,
-                stop_after=stop_after,
-                revert=revert,
-            )
-    except ServerError as exc:
-        _fail(str(exc))
-    _finish(outcome)
+    _run_on_a_server(
+        lambda server: run_migration(
+            server,
+            str(inventory.resolve()),
+            auto_approve,
+            say=_say,
+            stop_after=stop_after,
+            revert=revert,
+        )
+    )
 
 
 # How a flow run that raised BadInput reports itself (Prefect's state message).
@@ -412,6 +396,20 @@ def _bad_input_quiet_on_console() -> Iterator[None]:
     finally:
         for handler in handlers:
             handler.removeFilter(quiet)
+
+
+def _run_on_a_server(start: Callable[[PrefectServer], Any]) -> None:
+    """``start(server)`` (a run) on a temporary Prefect server, or PREFECT_API_URL's, with
+    BadInput kept off the console; exit as the run ended."""
+    from kafka_upgrade.app.local_server import ServerError, server_for_run
+
+    try:
+        with server_for_run() as server, _bad_input_quiet_on_console():
+            console.print(f"Prefect UI: {server.ui_url}")
+            outcome = start(server)
+    except ServerError as exc:
+        _fail(str(exc))
+    _finish(outcome)
 
 
 def _finish(outcome) -> None:  # noqa: ANN001 - kafka_upgrade.app.local_run.RunOutcome
