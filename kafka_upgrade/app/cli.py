@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kafka_upgrade import __version__
+from kafka_upgrade.app.cli_options import InventoryOption, TargetOption
 
 if TYPE_CHECKING:
     from kafka_upgrade.app.local_server import PrefectServer
@@ -249,11 +250,8 @@ def sandbox_down(
 
 @app.command("run")
 def run(
-    inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
-    to: Annotated[
-        str | None,  # noqa: UP007
-        typer.Option("--to", help="Target version (default: target_version in the inventory)."),
-    ] = None,
+    inventory: InventoryOption,
+    to: TargetOption = None,
     auto_approve: Annotated[
         bool, typer.Option(help="Start each next phase without waiting for a human.")
     ] = False,
@@ -291,7 +289,7 @@ def run(
 
 @app.command("rollback")
 def rollback(
-    inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
+    inventory: InventoryOption,
 ) -> None:
     """Put every node back on the inventory's current version (rollback-binaries), while that
     is still safe; the same guards, table and exit codes as `run`."""
