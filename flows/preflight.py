@@ -99,8 +99,20 @@ def inspect_cluster(
     # 1. The path (metadata.version among its rules).
     metadata_version = None
     if inv.mode == "kraft":
-        metadata_version, unread = _finalized_metadata_version(ctx, strict, logger)
-        findings += unread
+        try:
+            features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
+        except StepFailed as exc:
+            if strict:
+                raise
+            findings.append(
+                blocking(
+                    "metadata-version-unread", "cluster", f"{exc}; the path check ran without it."
+                )
+            )
+        else:
+            mv = features.get("metadata.version")
+            metadata_version = mv.finalized if mv is not None else None
+            logger.info("preflight: metadata.version is finalized at %s", metadata_version)
     path = check_upgrade_path(
         inv.current_version, target, inv.mode, metadata_version=metadata_version
     )
@@ -150,25 +162,6 @@ def _report(
         tuple(accepted_at_risk),
         tuple(left_down),
     )
-
-
-def _finalized_metadata_version(
-    ctx: UpgradeContext, strict: bool, logger: Any
-) -> tuple[str | None, list[Finding]]:
-    """The finalized metadata.version of a KRaft cluster, or (not ``strict``) a finding that
-    it could not be read."""
-    try:
-        features = parse_features_describe(run_tool(ctx, "kafka-features.sh", ["describe"]))
-    except StepFailed as exc:
-        if strict:
-            raise
-        return None, [
-            blocking("metadata-version-unread", "cluster", f"{exc}; the path check ran without it.")
-        ]
-    mv = features.get("metadata.version")
-    metadata_version = mv.finalized if mv is not None else None
-    logger.info("preflight: metadata.version is finalized at %s", metadata_version)
-    return metadata_version, []
 
 
 def _java_findings(ctx: UpgradeContext, target: str, in_flow: bool) -> list[Finding]:

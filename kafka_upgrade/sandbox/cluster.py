@@ -224,8 +224,9 @@ def up(
 
         with FabricRemote(inventory) as remote:
             if mode == "kraft":
-                state["cluster_id"] = _random_cluster_id()
-                _format_storage(remote, inventory, state["cluster_id"], log)
+                cluster_id = _random_cluster_id()
+                state["cluster_id"] = cluster_id
+                _format_storage(remote, inventory, cluster_id, log)
             _start_nodes(remote, inventory, log)
         _wait_for_brokers(name, inventory, start_timeout, log)
         state["phase"] = "up"
