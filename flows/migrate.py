@@ -38,9 +38,9 @@ from prefect.states import Cancelled, Completed
 from flows.approval import ask
 from flows.cluster_lock import hold_cluster
 from flows.common import as_values, require, running_versions
-from flows.roll import WantedConfig, roll
+from flows.roll import roll
 from kafka_upgrade.core.errors import BadInput, StepFailed
-from kafka_upgrade.core.inventory import Inventory, InventoryError, Migration, load_inventory
+from kafka_upgrade.core.inventory import Inventory, InventoryError, load_inventory
 from kafka_upgrade.core.migration import (
     ClusterPhase,
     ControllerPhase,
@@ -136,25 +136,6 @@ class _Run:
         finally:
             self._hold.__exit__(*exc)
 
-    @property
-    def migration(self) -> Migration:
-        """The inventory's migration section (``_load`` refuses an inventory without one)."""
-        migration = self.inventory.migration
-        assert migration is not None
-        return migration
-
-    def roll_nodes(
-        self, ctx: UpgradeContext, step: str, wanted_config: WantedConfig
-    ) -> list[StepRecord]:
-        """Roll the nodes of ``ctx`` on the run's version into what ``wanted_config`` wants."""
-        return roll(
-            ctx,
-            step,
-            self.version,
-            wanted_config,
-            revert_failed_start=self.request.revert_on_failed_start,
-        )
-
 
 # --------------------------------------------------------------------------
 # phase flows
@@ -221,8 +202,14 @@ def migrate_brokers(request: MigrationRequest) -> Records:
     """Roll the brokers with the migration settings; wait until the metadata is migrated."""
     run = _Run(request)
     with run as ctx:
-        records = run.roll_nodes(
-            ctx, "migrate-brokers", lambda props: migrate_brokers_wants(run.migration, props)
+        migration = run.inventory.migration
+        assert migration is not None
+        records = roll(
+            ctx,
+            "migrate-brokers",
+            run.version,
+            lambda props: migrate_brokers_wants(migration, props),
+            revert_failed_start=request.revert_on_failed_start,
         )
         wait_migration_complete(ctx)
         return as_values(records)
@@ -233,6 +220,8 @@ def brokers_to_kraft(request: MigrationRequest) -> Records:
     """Roll the brokers into KRaft mode (the controllers still write to ZooKeeper)."""
     run = _Run(request)
     with run as ctx:
+        migration = run.inventory.migration
+        assert migration is not None
         phase = observe_phase(ctx)
         if phase not in (
             ClusterPhase.BROKERS_MIGRATED,
@@ -241,8 +230,12 @@ def brokers_to_kraft(request: MigrationRequest) -> Records:
         ):
             raise StepFailed(f"brokers-to-kraft refused: the migration is at '{phase}'")
         wait_migration_complete(ctx)
-        records = run.roll_nodes(
-            ctx, "brokers-to-kraft", lambda props: broker_kraft_config(run.migration, props)
+        records = roll(
+            ctx,
+            "brokers-to-kraft",
+            run.version,
+            lambda props: broker_kraft_config(migration, props),
+            revert_failed_start=request.revert_on_failed_start,
         )
         return as_values(records)
 
@@ -257,7 +250,13 @@ def finalize_controllers(request: MigrationRequest) -> Records:
         kraft = Inventory(**kraft_inventory(run.inventory))
         kctx = UpgradeContext.open(kraft)
         try:
-            records = run.roll_nodes(kctx, "finalize-controllers", finalize_controllers_wants)
+            records = roll(
+                kctx,
+                "finalize-controllers",
+                run.version,
+                finalize_controllers_wants,
+                revert_failed_start=request.revert_on_failed_start,
+            )
         finally:
             kctx.close()
     target = kraft_inventory_path(run.path)
@@ -297,10 +296,12 @@ def revert_migration(request: MigrationRequest) -> Any:
                     "protocol are restored, other ZooKeeper settings must be re-added by hand",
                     missing,
                 )
-            records += run.roll_nodes(
+            records += roll(
                 ctx,
                 "revert-brokers-to-zookeeper-mode",
+                run.version,
                 lambda props: revert_to_migration_wants(inv, before, props),
+                revert_failed_start=request.revert_on_failed_start,
             )
         suffix = f"reverted-{int(time.time())}"
         for c in controllers(inv):
@@ -324,8 +325,12 @@ def revert_migration(request: MigrationRequest) -> Any:
                 )
             )
         delete_zk_controller(ctx)
-        records += run.roll_nodes(
-            ctx, "revert-migrate-brokers", lambda props: revert_migrate_brokers_wants(inv, props)
+        records += roll(
+            ctx,
+            "revert-migrate-brokers",
+            run.version,
+            lambda props: revert_migrate_brokers_wants(inv, props),
+            revert_failed_start=request.revert_on_failed_start,
         )
         wait_cluster_healthy(ctx, "after the revert")
         outcome = f"reverted: {inv.cluster} is a ZooKeeper-mode cluster again"
