@@ -180,43 +180,39 @@ def payload_template(kind: str, ui_url: str) -> str:
     return preamble + "{\n" + body + "\n}\n"
 
 
-def _flows(names: Sequence[str]) -> dict[str, str | list[str]]:
+Related = dict[str, str | list[str]]  # a related resource to match: label -> value(s)
+
+
+def _flows(names: Sequence[str]) -> Related:
     return {"prefect.resource.role": "flow", "prefect.resource.name": list(names)}
+
+
+def _flow_run_trigger(events: Sequence[str], related: Related | list[Related]) -> EventTrigger:
+    """Each time a flow run emits one of ``events``, when its related resources match."""
+    return EventTrigger(
+        expect=set(events),
+        match={"prefect.resource.id": _FLOW_RUN_ID_PREFIX + "*"},
+        match_related=related,
+        posture=Posture.Reactive,
+        threshold=1,
+        within=0,
+    )
 
 
 def approval_trigger() -> EventTrigger:
     """Any of our flow runs pausing or suspending (the approval between phases)."""
-    return EventTrigger(
-        expect=set(APPROVAL_EVENTS),
-        match={"prefect.resource.id": _FLOW_RUN_ID_PREFIX + "*"},
-        match_related=_flows(FLOWS),
-        posture=Posture.Reactive,
-        threshold=1,
-        within=0,
-    )
+    return _flow_run_trigger(APPROVAL_EVENTS, _flows(FLOWS))
 
 
 def upgrade_trigger() -> EventTrigger:
     """A ``rolling-upgrade`` run failing, timing out, crashing or being cancelled."""
-    return EventTrigger(
-        expect=set(END_EVENTS),
-        match={"prefect.resource.id": _FLOW_RUN_ID_PREFIX + "*"},
-        match_related=_flows([TOP_FLOW]),
-        posture=Posture.Reactive,
-        threshold=1,
-        within=0,
-    )
+    return _flow_run_trigger(END_EVENTS, _flows([TOP_FLOW]))
 
 
 def phase_trigger() -> EventTrigger:
     """A phase flow started from its deployment (not as a subflow) ending badly."""
-    return EventTrigger(
-        expect=set(END_EVENTS),
-        match={"prefect.resource.id": _FLOW_RUN_ID_PREFIX + "*"},
-        match_related=[_flows(PHASE_FLOWS), {"prefect.resource.role": "deployment"}],
-        posture=Posture.Reactive,
-        threshold=1,
-        within=0,
+    return _flow_run_trigger(
+        END_EVENTS, [_flows(PHASE_FLOWS), {"prefect.resource.role": "deployment"}]
     )
 
 

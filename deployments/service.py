@@ -31,10 +31,10 @@ from deployments.register import CHECKOUT, POOL, register
 from kafka_upgrade.app.local_server import (
     PrefectServer,
     ServerError,
-    _die_with_parent,
     _healthy,
     prefect_command,
     prefect_server,
+    start_detached,
 )
 from kafka_upgrade.app.process_id import alive, descendants
 
@@ -89,7 +89,7 @@ def worker(api_url: str, pool: str, name: str, log_path: Path) -> Iterator[subpr
     """``prefect worker start`` on ``pool``; flow runs start in this checkout."""
     env = {**os.environ, "PREFECT_API_URL": api_url}
     log = log_path.open("ab")
-    proc = subprocess.Popen(
+    proc = start_detached(
         [
             *prefect_command(),
             "worker",
@@ -101,13 +101,9 @@ def worker(api_url: str, pool: str, name: str, log_path: Path) -> Iterator[subpr
             "--name",
             name,
         ],
-        env=env,
+        env,
+        log,
         cwd=str(CHECKOUT),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
     )
     try:
         yield proc

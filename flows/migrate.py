@@ -28,7 +28,6 @@ following the Apache procedure.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -44,25 +43,23 @@ from flows.scope import Scope, handing, own_scope, phase_scope
 from kafka_upgrade.core.errors import BadInput, StepFailed, in_phase
 from kafka_upgrade.core.inventory import Inventory, InventoryError, load_inventory
 from kafka_upgrade.core.migration import (
-    BrokerPhase,
     ClusterPhase,
     ControllerPhase,
-    broker_back_to_migration,
-    broker_back_to_zookeeper,
     broker_kraft_config,
-    broker_migration_config,
     broker_phase,
     cluster_phase,
-    controller_final_config,
     controller_phase,
     controller_properties,
     finalize_allowed,
+    finalize_controllers_wants,
     kraft_inventory,
     kraft_inventory_path,
-    node_id_of,
+    migrate_brokers_wants,
     phases_to_run,
     ready_to_migrate,
     revert_allowed,
+    revert_migrate_brokers_wants,
+    revert_to_migration_wants,
 )
 from kafka_upgrade.core.records import StepAction, StepRecord
 from kafka_upgrade.core.requests import ClusterNotFound, MigrationRequest, resolve_cluster
@@ -206,11 +203,7 @@ def migrate_brokers(request: MigrationRequest) -> Records:
             ctx,
             "migrate-brokers",
             run.inventory.current_version,
-            lambda props: (
-                broker_migration_config(migration, props)
-                if broker_phase(props) is BrokerPhase.ZK
-                else {}
-            ),
+            lambda props: migrate_brokers_wants(migration, props),
             revert_failed_start=request.revert_on_failed_start,
         )
         wait_migration_complete(ctx)
@@ -255,12 +248,7 @@ def finalize_controllers(request: MigrationRequest) -> Records:
                 kctx,
                 "finalize-controllers",
                 run.inventory.current_version,
-                # Brokers want nothing: the roll skips them.
-                lambda props: (
-                    controller_final_config(props)
-                    if controller_phase(props) is not ControllerPhase.ABSENT
-                    else {}
-                ),
+                finalize_controllers_wants,
                 revert_failed_start=request.revert_on_failed_start,
             )
     target = kraft_inventory_path(_source(run))
@@ -300,18 +288,11 @@ def revert_migration(request: MigrationRequest) -> Any:
                     "protocol are restored, other ZooKeeper settings must be re-added by hand",
                     missing,
                 )
-
-            def back(props: Mapping[str, str]) -> Mapping[str, str | None]:
-                if broker_phase(props) is not BrokerPhase.KRAFT:
-                    return {}
-                node_id = int(node_id_of(props) or -1)
-                return broker_back_to_migration(inv, props, before.get(node_id))
-
             records += roll(
                 ctx,
                 "revert-brokers-to-zookeeper-mode",
                 run.inventory.current_version,
-                back,
+                lambda props: revert_to_migration_wants(inv, before, props),
                 revert_failed_start=request.revert_on_failed_start,
             )
         suffix = f"reverted-{int(time.time())}"
@@ -340,11 +321,7 @@ def revert_migration(request: MigrationRequest) -> Any:
             ctx,
             "revert-migrate-brokers",
             run.inventory.current_version,
-            lambda props: (
-                broker_back_to_zookeeper(inv, props)
-                if broker_phase(props) is BrokerPhase.MIGRATING
-                else {}
-            ),
+            lambda props: revert_migrate_brokers_wants(inv, props),
             revert_failed_start=request.revert_on_failed_start,
         )
         wait_cluster_healthy(ctx, "after the revert")

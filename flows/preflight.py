@@ -23,7 +23,7 @@ directly, as ``flows.upgrade_plan`` does).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from prefect import get_run_logger
@@ -34,27 +34,24 @@ from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
 from kafka_upgrade.core.errors import BadInput, StepFailed
 from kafka_upgrade.core.health import cluster_healthy
 from kafka_upgrade.core.kafka_cli import parse_features_describe
-from kafka_upgrade.core.plan import pin_conflicts
 from kafka_upgrade.core.preflight_checks import (
-    DEPRECATED_METRIC_SINCE,
     Finding,
     JavaFact,
-    OldClientProbe,
     PreflightReport,
     Severity,
     blocking,
+    inspect_node,
     java_findings,
     node_subject,
     old_client_findings,
+    old_client_plan,
     old_clients_apply,
     path_findings,
     reason_findings,
-    removed_config_findings,
     unavailable_topic_findings,
-    warning,
 )
-from kafka_upgrade.core.roll_plan import NodeObservation, NodeState, Want, node_state
-from kafka_upgrade.core.upgrade_path import check_upgrade_path, parse_version
+from kafka_upgrade.core.roll_plan import NodeObservation
+from kafka_upgrade.core.upgrade_path import check_upgrade_path
 from tasks.context import UpgradeContext, node_label
 from tasks.facts import cluster_snapshot, deprecated_requests, java_version
 from tasks.kafka_tools import run_tool
@@ -99,16 +96,6 @@ def inspect_cluster(
 
     left_down: list[str] = []
 
-    def report(accepted_at_risk: Sequence[str] = ()) -> PreflightReport:
-        return PreflightReport(
-            inv.cluster,
-            inv.current_version,
-            target,
-            tuple(findings),
-            tuple(accepted_at_risk),
-            tuple(left_down),
-        )
-
     # 1. The path (metadata.version among its rules).
     metadata_version = None
     if inv.mode.controller_role:
@@ -134,111 +121,97 @@ def inspect_cluster(
         # Nothing else is worth an SSH round trip: the upgrade cannot run as asked.
         raise BadInput(f"upgrade {inv.current_version} -> {target} refused: {path}")
     if any(r.rule == "invalid-version" for r in path.reasons):
-        return report()
+        return _report(ctx, target, findings)
 
     # 2. Every node.
     running: dict[int, NodeObservation] = {}
     for node in inv.nodes:
         label = node_label(node)
-        subject = node_subject(node)
         obs = _call(in_flow, observe_node, ctx, node.id, label, target)  # one SSH round trip
-        if not obs.staged:
-            findings.append(
-                blocking(
-                    "not-staged",
-                    subject,
-                    f"{node.version_dir(target)} is not installed; stage Kafka {target} there "
-                    "first",
-                )
-            )
-        props = dict(obs.config)
-        findings += reason_findings(
-            pin_conflicts(node.id, inv.current_version, target, props).reasons,
-            subject,
-            Severity.BLOCKING,
-        )
-        findings += removed_config_findings(subject, props, inv.current_version, target)
-        state, reason = node_state(obs, Want(target))
-        if state in (NodeState.STOPPED, NodeState.UNKNOWN):
-            findings.append(blocking(reason.rule, subject, reason.message))
-        elif state is NodeState.STOPPED_MID_UPGRADE:
+        seen = inspect_node(node, obs, inv.current_version, target)
+        findings += seen.findings
+        if seen.left_down:
             left_down.append(label)
-            findings.append(warning(reason.rule, subject, reason.message))
-        elif obs.binary not in (inv.current_version, target):
-            findings.append(
-                blocking(
-                    "unexpected-version",
-                    subject,
-                    f"runs {obs.binary or 'a version that could not be read'}, neither the "
-                    f"inventory's current version {inv.current_version} nor the target "
-                    f"{target}; correct current_version in the inventory",
-                )
-            )
-        else:
+        elif seen.running:
             running[node.id] = obs
-    java: list[JavaFact] = each_node(
-        in_flow, java_version, ctx, [(n.id, node_label(n)) for n in inv.nodes]
-    )
-    for node, fact in zip(inv.nodes, java, strict=True):
-        findings += java_findings(node_subject(node), fact, target)
+    findings += _java_findings(ctx, target, in_flow)
 
     # 3. Old clients, on every 3.x broker from 3.7 that runs now.
     if old_clients_apply(inv.current_version, target):
-        probes: list[OldClientProbe] = []
-        to_read = []
-        for node in inv.nodes:
-            if not node.is_broker:
-                continue
-            obs = running.get(node.id)
-            version = parse_version(obs.binary)[:2] if obs and obs.binary else None
-            if version is None:
-                probes.append(
-                    OldClientProbe(
-                        node.id, node_subject(node), unchecked="the broker is not running"
-                    )
-                )
-            elif version < DEPRECATED_METRIC_SINCE:
-                probes.append(
-                    OldClientProbe(
-                        node.id,
-                        node_subject(node),
-                        unchecked=f"it runs {obs.binary if obs else '?'}; the metric exists "
-                        "from 3.7",
-                    )
-                )
-            elif version < (4, 0):
-                to_read.append((node.id, node_label(node)))
-        probes += each_node(in_flow, deprecated_requests, ctx, to_read)
-        findings += old_client_findings(probes, target)
+        findings += _old_client_findings(ctx, target, running, in_flow)
 
     # 4. Topics a restart makes unavailable.
-    accepted_at_risk: tuple[str, ...] = ()
+    topic_findings, accepted_at_risk = _topic_findings(ctx, accepted, strict, in_flow)
+    findings += topic_findings
+    return _report(ctx, target, findings, accepted_at_risk, left_down)
+
+
+def _report(
+    ctx: UpgradeContext,
+    target: str,
+    findings: Sequence[Finding],
+    accepted_at_risk: Sequence[str] = (),
+    left_down: Sequence[str] = (),
+) -> PreflightReport:
+    inv = ctx.inventory
+    return PreflightReport(
+        inv.cluster,
+        inv.current_version,
+        target,
+        tuple(findings),
+        tuple(accepted_at_risk),
+        tuple(left_down),
+    )
+
+
+def _java_findings(ctx: UpgradeContext, target: str, in_flow: bool) -> list[Finding]:
+    """The Java every node would start the target with."""
+    nodes = ctx.inventory.nodes
+    java: list[JavaFact] = each_node(
+        in_flow, java_version, ctx, [(n.id, node_label(n)) for n in nodes]
+    )
+    findings: list[Finding] = []
+    for node, fact in zip(nodes, java, strict=True):
+        findings += java_findings(node_subject(node), fact, target)
+    return findings
+
+
+def _old_client_findings(
+    ctx: UpgradeContext, target: str, running: Mapping[int, NodeObservation], in_flow: bool
+) -> list[Finding]:
+    """Clients the target's brokers would reject, read on the brokers that count them."""
+    binaries = {node_id: obs.binary for node_id, obs in running.items()}
+    probes, to_read = old_client_plan(ctx.inventory.nodes, binaries)
+    probes += each_node(in_flow, deprecated_requests, ctx, [(n.id, node_label(n)) for n in to_read])
+    return old_client_findings(probes, target)
+
+
+def _topic_findings(
+    ctx: UpgradeContext, accepted: Collection[str], strict: bool, in_flow: bool
+) -> tuple[list[Finding], tuple[str, ...]]:
+    """Topics a single restart makes unavailable, and the accepted ones really at risk; when
+    not ``strict``, also what the run would wait for before the first restart."""
     try:
         snapshot = _call(in_flow, cluster_snapshot, ctx)
     except KafkaUnavailable as exc:
-        findings.append(
-            blocking(
-                "cluster-unreadable",
-                "cluster",
-                f"the topics could not be read ({exc}); check bootstrap_servers and the kafka "
-                "section of the inventory",
-            )
+        unreadable = blocking(
+            "cluster-unreadable",
+            "cluster",
+            f"the topics could not be read ({exc}); check bootstrap_servers and the kafka "
+            "section of the inventory",
         )
-        snapshot = None
-    if snapshot is not None:
-        topic_findings, accepted_at_risk = unavailable_topic_findings(
-            snapshot, inv.current_version, accepted
+        return [unreadable], ()
+    findings, accepted_at_risk = unavailable_topic_findings(
+        snapshot, ctx.inventory.current_version, accepted
+    )
+    if not strict:
+        # The run would wait for these before the first restart.
+        findings += reason_findings(
+            cluster_healthy(snapshot, ctx.expected_brokers()).reasons,
+            "cluster",
+            Severity.WARNING,
         )
-        findings += topic_findings
-        if not strict:
-            # The run would wait for these before the first restart.
-            findings += reason_findings(
-                cluster_healthy(snapshot, ctx.expected_brokers()).reasons,
-                "cluster",
-                Severity.WARNING,
-            )
-
-    return report(accepted_at_risk)
+    return findings, accepted_at_risk
 
 
 def enforce(ctx: UpgradeContext, result: PreflightReport) -> PreflightReport:

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,8 +16,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from kafka_upgrade import __version__
+from kafka_upgrade.app.cli_options import InventoryOption, TargetOption
 
 if TYPE_CHECKING:
+    from kafka_upgrade.app.local_server import PrefectServer
     from kafka_upgrade.core.inventory import Inventory
     from kafka_upgrade.core.records import StepRecord
 
@@ -254,11 +256,8 @@ def sandbox_down(
 
 @app.command("run")
 def run(
-    inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
-    to: Annotated[
-        str | None,  # noqa: UP007
-        typer.Option("--to", help="Target version (default: target_version in the inventory)."),
-    ] = None,
+    inventory: InventoryOption,
+    to: TargetOption = None,
     auto_approve: Annotated[
         bool, typer.Option(help="Start each next phase without waiting for a human.")
     ] = False,
@@ -281,41 +280,29 @@ def run(
         )
     check_before_starting(inventory, to, "upgrade")
     from kafka_upgrade.app.local_run import run_upgrade
-    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
-    try:
-        with server_for_run() as server, _bad_input_quiet_on_console():
-            console.print(f"Prefect UI: {server.ui_url}")
-            outcome = run_upgrade(
-                server,
-                str(inventory.resolve()),
-                to,
-                auto_approve,
-                say=_say,
-                max_parallel=max_parallel,
-            )
-    except ServerError as exc:
-        _fail(str(exc))
-    _finish(outcome)
+    _run_on_a_server(
+        lambda server: run_upgrade(
+            server,
+            str(inventory.resolve()),
+            to,
+            auto_approve,
+            say=_say,
+            max_parallel=max_parallel,
+        )
+    )
 
 
 @app.command("rollback")
 def rollback(
-    inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
+    inventory: InventoryOption,
 ) -> None:
     """Put every node back on the inventory's current version (rollback-binaries), while that
     is still safe; the same guards, table and exit codes as `run`."""
     check_before_starting(inventory, None, "rollback")
     from kafka_upgrade.app.local_run import run_rollback
-    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
-    try:
-        with server_for_run() as server, _bad_input_quiet_on_console():
-            console.print(f"Prefect UI: {server.ui_url}")
-            outcome = run_rollback(server, str(inventory.resolve()), say=_say)
-    except ServerError as exc:
-        _fail(str(exc))
-    _finish(outcome)
+    _run_on_a_server(lambda server: run_rollback(server, str(inventory.resolve()), say=_say))
 
 
 @app.command("migrate")
@@ -361,22 +348,17 @@ def migrate(
     # checked by the flow's preflight (they have no config before the migration).
     check_before_starting(inventory, None, "rollback", fit=migratable)
     from kafka_upgrade.app.local_run import run_migration
-    from kafka_upgrade.app.local_server import ServerError, server_for_run
 
-    try:
-        with server_for_run() as server, _bad_input_quiet_on_console():
-            console.print(f"Prefect UI: {server.ui_url}")
-            outcome = run_migration(
-                server,
-                str(inventory.resolve()),
-                auto_approve,
-                say=_say,
-                stop_after=stop_after,
-                revert=revert,
-            )
-    except ServerError as exc:
-        _fail(str(exc))
-    _finish(outcome)
+    _run_on_a_server(
+        lambda server: run_migration(
+            server,
+            str(inventory.resolve()),
+            auto_approve,
+            say=_say,
+            stop_after=stop_after,
+            revert=revert,
+        )
+    )
 
 
 # How a flow run that raised BadInput reports itself (Prefect's state message).
@@ -416,6 +398,20 @@ def _bad_input_quiet_on_console() -> Iterator[None]:
     finally:
         for handler in handlers:
             handler.removeFilter(quiet)
+
+
+def _run_on_a_server(start: Callable[[PrefectServer], Any]) -> None:
+    """``start(server)`` (a run) on a temporary Prefect server, or PREFECT_API_URL's, with
+    BadInput kept off the console; exit as the run ended."""
+    from kafka_upgrade.app.local_server import ServerError, server_for_run
+
+    try:
+        with server_for_run() as server, _bad_input_quiet_on_console():
+            console.print(f"Prefect UI: {server.ui_url}")
+            outcome = start(server)
+    except ServerError as exc:
+        _fail(str(exc))
+    _finish(outcome)
 
 
 def _finish(outcome) -> None:  # noqa: ANN001 - kafka_upgrade.app.local_run.RunOutcome

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from kafka_upgrade.app.cli_options import InventoryOption, TargetOption
+
 console = Console(stderr=True, soft_wrap=True)
 
 
 def plan(
-    inventory: Annotated[Path, typer.Option(help="Inventory file of the cluster.")],
-    to: Annotated[
-        str | None,  # noqa: UP007
-        typer.Option("--to", help="Target version (default: target_version in the inventory)."),
-    ] = None,
+    inventory: InventoryOption,
+    to: TargetOption = None,
     accept_unavailable: Annotated[
         list[str] | None,  # noqa: UP007
         typer.Option(help="A topic accepted to be unavailable while its brokers restart."),

@@ -15,10 +15,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from kafka_upgrade.core.errors import ToolFailed
 
@@ -44,6 +45,23 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def start_detached(
+    command: list[str], env: Mapping[str, str], log: IO[bytes], cwd: str | None = None
+) -> subprocess.Popen:
+    """``command`` in a session of its own, its output appended to ``log``; it gets
+    SIGTERM if this process dies."""
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
 
 
 def _free_port() -> int:
@@ -109,14 +127,8 @@ def prefect_server(
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     log = (home / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [*prefect_command(), "server", "start", "--host", host, "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
+    proc = start_detached(
+        [*prefect_command(), "server", "start", "--host", host, "--port", str(port)], env, log
     )
     try:
         deadline = time.monotonic() + timeout

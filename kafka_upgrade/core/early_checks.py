@@ -404,6 +404,9 @@ def _where(texts: Iterable[str], fallback: str) -> str:
     return ", ".join(addresses) if addresses else fallback
 
 
+_BOOTSTRAP = "bootstrap_servers"
+
+
 def bootstrap_problem(
     kafka: KafkaClientSettings,
     servers: str,
@@ -412,85 +415,144 @@ def bootstrap_problem(
     timeout: float,
 ) -> Problem | None:
     """Classify the bootstrap probe: None when the cluster answered as expected."""
-    subject = "bootstrap_servers"
-    protocol = kafka.security_protocol
     if result.ok:
-        if broker_ids and result.broker_ids and not set(broker_ids) & set(result.broker_ids):
-            return Problem(
-                subject,
-                f"{servers} answers as a cluster of brokers {sorted(result.broker_ids)}, "
-                f"but the inventory's brokers are {sorted(broker_ids)}: is this the right "
-                "cluster?",
-            )
-        return None
+        return _wrong_cluster(servers, result, broker_ids)
     if result.crashed is not None:
-        return Problem(subject, f"the Kafka client probing {servers} failed: {result.crashed}")
-    errors = list(result.errors)
-    texts = [*errors, result.exception or ""]
+        return Problem(_BOOTSTRAP, f"the Kafka client probing {servers} failed: {result.crashed}")
+    failure = _Failure(kafka, servers, result, timeout)
+    for classify in _FAILURES:
+        problem = classify(failure)
+        if problem is not None:
+            return problem
+    return _no_metadata(failure)
 
-    def having(*needles: str) -> list[str]:
+
+def _wrong_cluster(servers: str, result: ProbeResult, broker_ids: Sequence[int]) -> Problem | None:
+    """A cluster answered: is it the inventory's (do they share a broker id)?"""
+    if broker_ids and result.broker_ids and not set(broker_ids) & set(result.broker_ids):
+        return Problem(
+            _BOOTSTRAP,
+            f"{servers} answers as a cluster of brokers {sorted(result.broker_ids)}, "
+            f"but the inventory's brokers are {sorted(broker_ids)}: is this the right "
+            "cluster?",
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A bootstrap probe that got no metadata, with what it takes to say why."""
+
+    kafka: KafkaClientSettings
+    servers: str
+    result: ProbeResult
+    timeout: float
+
+    @property
+    def protocol(self) -> str:
+        return self.kafka.security_protocol
+
+    def having(self, *needles: str) -> list[str]:
+        """The errors (and the exception) that mention one of ``needles``."""
+        texts = [*self.result.errors, self.result.exception or ""]
         return [e for e in texts if any(n in e for n in needles)]
 
-    if hits := having("Failed to resolve", "Name or service not known"):
+    def where(self, hits: Iterable[str]) -> str:
+        return _where(hits, self.servers)
+
+
+def _unresolved(seen: _Failure) -> Problem | None:
+    if hits := seen.having("Failed to resolve", "Name or service not known"):
         return Problem(
-            subject,
-            f"cannot resolve {_where(hits, servers)}: check the host names in bootstrap_servers",
+            _BOOTSTRAP,
+            f"cannot resolve {seen.where(hits)}: check the host names in bootstrap_servers",
         )
-    if hits := having("connecting to a PLAINTEXT broker listener?"):
+    return None
+
+
+def _tls_to_plaintext(seen: _Failure) -> Problem | None:
+    if hits := seen.having("connecting to a PLAINTEXT broker listener?"):
         return Problem(
             "kafka.security_protocol",
-            f"is {protocol} but {_where(hits, servers)} is a PLAINTEXT listener (the TLS "
+            f"is {seen.protocol} but {seen.where(hits)} is a PLAINTEXT listener (the TLS "
             "handshake was answered in plain text): use PLAINTEXT there, or the port of the "
             "cluster's SSL listener",
         )
-    auth = [e for e in errors if e.startswith("_AUTHENTICATION")]
-    if auth:
-        where = _where(auth, servers)
-        offered = _SUPPORTED.search(auth[0])
-        mechanisms = offered.group(1).strip(" ,") if offered else ""
-        if "Request not valid in current SASL state" in auth[0] or (offered and not mechanisms):
-            return Problem(
-                "kafka.security_protocol",
-                f"is {protocol} but {where} is not a SASL listener (it refused the SASL "
-                "handshake): use that listener's protocol (PLAINTEXT or SSL), or the port of "
-                "the cluster's SASL listener",
-            )
-        if mechanisms and kafka.sasl_mechanism and kafka.sasl_mechanism not in mechanisms:
-            return Problem(
-                "kafka.sasl_mechanism",
-                f"{kafka.sasl_mechanism} is not enabled on {where}; it offers {mechanisms}",
-            )
-        why = auth[0].split("failed: ", 1)[-1].split(" (after", 1)[0]
-        return Problem(
-            "kafka.sasl_username",
-            f"{where} refused the login of {kafka.sasl_username!r} ({why}): check the user "
-            "and its password (KAFKA_UPGRADE_KAFKA__SASL_PASSWORD)",
-        )
-    if hits := having("certificate verify failed", "self-signed certificate", "self signed"):
-        return Problem(
-            "kafka.ssl_ca_location",
-            f"the certificate of {_where(hits, servers)} is not trusted: point "
-            "kafka.ssl_ca_location at the CA that signed the brokers' certificates",
-        )
-    if hits := having("connecting to a SSL listener?", "incorrect security.protocol"):
+    return None
+
+
+def _authentication(seen: _Failure) -> Problem | None:
+    """SASL failed: no SASL listener there, a mechanism it does not offer, or the login."""
+    auth = [e for e in seen.result.errors if e.startswith("_AUTHENTICATION")]
+    if not auth:
+        return None
+    where = seen.where(auth)
+    offered = _SUPPORTED.search(auth[0])
+    mechanisms = offered.group(1).strip(" ,") if offered else ""
+    if "Request not valid in current SASL state" in auth[0] or (offered and not mechanisms):
         return Problem(
             "kafka.security_protocol",
-            f"is {protocol} but {_where(hits, servers)} closed the connection at once: it "
+            f"is {seen.protocol} but {where} is not a SASL listener (it refused the SASL "
+            "handshake): use that listener's protocol (PLAINTEXT or SSL), or the port of "
+            "the cluster's SASL listener",
+        )
+    mechanism = seen.kafka.sasl_mechanism
+    if mechanisms and mechanism and mechanism not in mechanisms:
+        return Problem(
+            "kafka.sasl_mechanism",
+            f"{mechanism} is not enabled on {where}; it offers {mechanisms}",
+        )
+    why = auth[0].split("failed: ", 1)[-1].split(" (after", 1)[0]
+    return Problem(
+        "kafka.sasl_username",
+        f"{where} refused the login of {seen.kafka.sasl_username!r} ({why}): check the user "
+        "and its password (KAFKA_UPGRADE_KAFKA__SASL_PASSWORD)",
+    )
+
+
+def _untrusted_certificate(seen: _Failure) -> Problem | None:
+    if hits := seen.having("certificate verify failed", "self-signed certificate", "self signed"):
+        return Problem(
+            "kafka.ssl_ca_location",
+            f"the certificate of {seen.where(hits)} is not trusted: point "
+            "kafka.ssl_ca_location at the CA that signed the brokers' certificates",
+        )
+    return None
+
+
+def _plaintext_to_secured(seen: _Failure) -> Problem | None:
+    if hits := seen.having("connecting to a SSL listener?", "incorrect security.protocol"):
+        return Problem(
+            "kafka.security_protocol",
+            f"is {seen.protocol} but {seen.where(hits)} closed the connection at once: it "
             "probably expects SSL or SASL; set security_protocol to the listener's protocol",
         )
-    if "_UNSUPPORTED_FEATURE" in (result.exception or ""):
+    return None
+
+
+def _not_a_broker(seen: _Failure) -> Problem | None:
+    if "_UNSUPPORTED_FEATURE" in (seen.result.exception or ""):
         return Problem(
-            subject,
-            f"{servers} answers, but not as a broker (a KRaft controller listener?): use the "
+            _BOOTSTRAP,
+            f"{seen.servers} answers, but not as a broker (a KRaft controller listener?): use the "
             "brokers' client port",
         )
-    if refused := having("Connection refused"):
+    return None
+
+
+def _refused(seen: _Failure) -> Problem | None:
+    if refused := seen.having("Connection refused"):
         return Problem(
-            subject,
-            f"nothing listens on {_where(refused, servers)} (connection refused): check the "
+            _BOOTSTRAP,
+            f"nothing listens on {seen.where(refused)} (connection refused): check the "
             "host and the port of the brokers' client listener",
         )
-    if hits := having("Invalid response size"):
+    return None
+
+
+def _not_kafka(seen: _Failure) -> Problem | None:
+    """Another service answered: the size Kafka read is that service's first four bytes."""
+    if hits := seen.having("Invalid response size"):
         size = _RESPONSE_SIZE.search(hits[0])
         first = ""
         if size:
@@ -498,34 +560,63 @@ def bootstrap_problem(
             if all(32 <= b < 127 for b in raw):
                 first = f", it began with {raw.decode()!r}"
         return Problem(
-            subject,
-            f"{_where(hits, servers)} answers, but not in Kafka's protocol (another service "
+            _BOOTSTRAP,
+            f"{seen.where(hits)} answers, but not in Kafka's protocol (another service "
             f"listens there{first}): use the brokers' client port",
         )
-    if hits := having("Connection timed out", "timed out"):
+    return None
+
+
+def _timed_out(seen: _Failure) -> Problem | None:
+    if hits := seen.having("Connection timed out", "timed out"):
         return Problem(
-            subject,
-            f"no answer from {_where(hits, servers)} within {timeout:.0f} s: check the "
+            _BOOTSTRAP,
+            f"no answer from {seen.where(hits)} within {seen.timeout:.0f} s: check the "
             "address, the port and firewalls",
         )
-    if result.timed_out and not errors:
+    if seen.result.timed_out and not seen.result.errors:
         return Problem(
-            subject,
-            f"no answer from {servers} within {timeout:.0f} s (connected, but no Kafka "
+            _BOOTSTRAP,
+            f"no answer from {seen.servers} within {seen.timeout:.0f} s (connected, but no Kafka "
             "response): check the address, the port and firewalls",
         )
-    if hits := having("Disconnected"):
+    return None
+
+
+def _disconnected(seen: _Failure) -> Problem | None:
+    if hits := seen.having("Disconnected"):
         return Problem(
             "kafka.security_protocol",
-            f"is {protocol} but {_where(hits, servers)} closed every connection: check that "
+            f"is {seen.protocol} but {seen.where(hits)} closed every connection: check that "
             "the listener at that port uses this protocol (SASL or SSL listeners close "
             "plain connections)",
         )
-    last = (errors[-1] if errors else result.exception) or "no answer"
+    return None
+
+
+def _no_metadata(seen: _Failure) -> Problem:
+    """None of the above: the last thing librdkafka said."""
+    errors = seen.result.errors
+    last = (errors[-1] if errors else seen.result.exception) or "no answer"
     return Problem(
-        subject,
-        f"{servers} did not answer a metadata request within {timeout:.0f} s ({last})",
+        _BOOTSTRAP,
+        f"{seen.servers} did not answer a metadata request within {seen.timeout:.0f} s ({last})",
     )
+
+
+# What a failed probe means, asked in this order; the first that recognizes it answers.
+_FAILURES: tuple[Callable[[_Failure], Problem | None], ...] = (
+    _unresolved,
+    _tls_to_plaintext,
+    _authentication,
+    _untrusted_certificate,
+    _plaintext_to_secured,
+    _not_a_broker,
+    _refused,
+    _not_kafka,
+    _timed_out,
+    _disconnected,
+)
 
 
 __all__ = [

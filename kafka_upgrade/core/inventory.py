@@ -12,8 +12,9 @@ between nested names, e.g. ``KAFKA_UPGRADE_KAFKA__SASL_PASSWORD``). Secrets are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -64,7 +65,23 @@ class ServiceControl(_Strict):
         return self
 
 
-class Node(_Strict):
+class HasRoles:
+    """``is_broker`` / ``is_controller`` of anything with ``roles`` (an inventory's node, a
+    sandbox's node spec)."""
+
+    if TYPE_CHECKING:
+        roles: Sequence[str]
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.roles
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles
+
+
+class Node(_Strict, HasRoles):
     id: int = Field(ge=0, description="broker.id / node.id")
     host: str = Field(description="Address the node is reached at over SSH.")
     roles: list[Role] = Field(description="'broker', 'controller' or both (KRaft combined).")
@@ -96,14 +113,6 @@ class Node(_Strict):
     @property
     def link(self) -> Path:
         return self.current_link or self.install_dir / "current"
-
-    @property
-    def is_broker(self) -> bool:
-        return "broker" in self.roles
-
-    @property
-    def is_controller(self) -> bool:
-        return "controller" in self.roles
 
     def version_dir(self, version: str) -> Path:
         return self.install_dir / f"kafka_2.13-{version}"

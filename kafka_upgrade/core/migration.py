@@ -268,6 +268,44 @@ def broker_back_to_zookeeper(inventory: Inventory, props: Mapping[str, str]) -> 
     }
 
 
+# What each roll of the migration wants of a node's config ({}: the roll leaves it as it is).
+
+
+def migrate_brokers_wants(migration: Migration, props: Mapping[str, str]) -> Wanted:
+    """migrate-brokers: phase A for a broker still in ZooKeeper mode."""
+    return (
+        broker_migration_config(migration, props) if broker_phase(props) is BrokerPhase.ZK else {}
+    )
+
+
+def finalize_controllers_wants(props: Mapping[str, str]) -> Wanted:
+    """finalize-controllers: phase C for a controller; brokers want nothing (the roll skips
+    them)."""
+    if controller_phase(props) is ControllerPhase.ABSENT:
+        return {}
+    return controller_final_config(props)
+
+
+def revert_to_migration_wants(
+    inventory: Inventory,
+    before: Mapping[int, Mapping[str, str] | None],
+    props: Mapping[str, str],
+) -> Wanted:
+    """revert-brokers-to-zookeeper-mode: a KRaft broker back to ZooKeeper mode with the
+    migration flag, as its backup from brokers-to-kraft (``before``, by node id) had it."""
+    if broker_phase(props) is not BrokerPhase.KRAFT:
+        return {}
+    node_id = int(node_id_of(props) or -1)
+    return broker_back_to_migration(inventory, props, before.get(node_id))
+
+
+def revert_migrate_brokers_wants(inventory: Inventory, props: Mapping[str, str]) -> Wanted:
+    """revert-migrate-brokers: a broker in migration mode back to a plain ZooKeeper broker."""
+    if broker_phase(props) is not BrokerPhase.MIGRATING:
+        return {}
+    return broker_back_to_zookeeper(inventory, props)
+
+
 def _migration(inventory: Inventory) -> Migration:
     if inventory.migration is None:
         raise ValueError("the inventory has no migration section")

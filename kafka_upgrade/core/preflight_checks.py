@@ -66,6 +66,8 @@ from typing import Any
 
 from kafka_upgrade.core.health import ClusterSnapshot, PartitionState, Reason, Verdict
 from kafka_upgrade.core.inventory import Node
+from kafka_upgrade.core.plan import pin_conflicts
+from kafka_upgrade.core.roll_plan import NodeObservation, NodeState, Want, node_state
 from kafka_upgrade.core.shell import node_env, quote_command
 from kafka_upgrade.core.upgrade_path import parse_version
 
@@ -711,6 +713,37 @@ def old_client_findings(probes: Iterable[OldClientProbe], target: str) -> list[F
     return findings
 
 
+def old_client_plan(
+    nodes: Iterable[Node], running: Mapping[int, str | None]
+) -> tuple[list[OldClientProbe], list[Node]]:
+    """Where the old-client metric is read: (a probe saying why each broker that cannot
+    be read goes unchecked, the brokers to read). ``running`` maps each node that runs on
+    the current or the target version to that version; the metric exists from 3.7, and
+    4.x brokers no longer take the removed requests at all."""
+    probes: list[OldClientProbe] = []
+    to_read: list[Node] = []
+    for node in nodes:
+        if not node.is_broker:
+            continue
+        binary = running.get(node.id)
+        version = parse_version(binary)[:2] if binary else None
+        if version is None:
+            probes.append(
+                OldClientProbe(node.id, node_subject(node), unchecked="the broker is not running")
+            )
+        elif version < DEPRECATED_METRIC_SINCE:
+            probes.append(
+                OldClientProbe(
+                    node.id,
+                    node_subject(node),
+                    unchecked=f"it runs {binary}; the metric exists from 3.7",
+                )
+            )
+        elif version < (4, 0):
+            to_read.append(node)
+    return probes, to_read
+
+
 # --------------------------------------------------------------------------
 # 4. The upgrade path (metadata.version among its rules)
 # --------------------------------------------------------------------------
@@ -733,6 +766,60 @@ def path_findings(verdict: Verdict) -> list[Finding]:
 def reason_findings(reasons: Iterable[Reason], subject: str, severity: Severity) -> list[Finding]:
     """Reasons from other verdicts (pins, node states, cluster health) as findings."""
     return [Finding(r.rule, subject, r.message, severity) for r in reasons]
+
+
+# --------------------------------------------------------------------------
+# Every node: staged, pinned sanely, running on a version the inventory expects
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeInspection:
+    """Preflight's findings on one node, and whether it runs on the current or the target
+    version (``running``) or was left stopped by this very upgrade (``left_down``: the roll
+    starts it first)."""
+
+    findings: tuple[Finding, ...]
+    running: bool = False
+    left_down: bool = False
+
+
+def inspect_node(node: Node, obs: NodeObservation, current: str, target: str) -> NodeInspection:
+    """What one node's observation means for an upgrade from ``current`` to ``target``."""
+    subject = node_subject(node)
+    findings: list[Finding] = []
+    if not obs.staged:
+        findings.append(
+            blocking(
+                "not-staged",
+                subject,
+                f"{node.version_dir(target)} is not installed; stage Kafka {target} there first",
+            )
+        )
+    props = dict(obs.config)
+    findings += reason_findings(
+        pin_conflicts(node.id, current, target, props).reasons, subject, Severity.BLOCKING
+    )
+    findings += removed_config_findings(subject, props, current, target)
+    state, reason = node_state(obs, Want(target))
+    if state in (NodeState.STOPPED, NodeState.UNKNOWN):
+        findings.append(blocking(reason.rule, subject, reason.message))
+    elif state is NodeState.STOPPED_MID_UPGRADE:
+        findings.append(warning(reason.rule, subject, reason.message))
+        return NodeInspection(tuple(findings), left_down=True)
+    elif obs.binary not in (current, target):
+        findings.append(
+            blocking(
+                "unexpected-version",
+                subject,
+                f"runs {obs.binary or 'a version that could not be read'}, neither the "
+                f"inventory's current version {current} nor the target {target}; correct "
+                "current_version in the inventory",
+            )
+        )
+    else:
+        return NodeInspection(tuple(findings), running=True)
+    return NodeInspection(tuple(findings))
 
 
 # --------------------------------------------------------------------------
@@ -887,12 +974,14 @@ __all__ = [
     "DeprecatedRequest",
     "Finding",
     "JavaFact",
+    "NodeInspection",
     "OldClientProbe",
     "PreflightReport",
     "RemovedConfig",
     "Severity",
     "blocking",
     "deprecated_requests_command",
+    "inspect_node",
     "java_findings",
     "java_major",
     "java_required",
@@ -900,6 +989,7 @@ __all__ = [
     "jmx_port",
     "node_subject",
     "old_client_findings",
+    "old_client_plan",
     "old_clients_apply",
     "parse_deprecated_requests",
     "parse_java_version",

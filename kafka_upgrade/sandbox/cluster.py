@@ -210,43 +210,14 @@ def up(
     owner_id = creator if owner == "creator" else owner
 
     with _name_lock(name, log):
-        verdict = _reclaim(name, log)
-        if verdict is not None and not verdict.take_down:
-            raise SandboxError(verdict.reason)
-        _check_ports_free(spec)
-
-        dists = {}
-        for v in versions:
-            log(f"fetching Kafka {v} ...")
-            dists[v] = dist.fetch(v, log=log)
-
+        dists = _claim(name, spec, versions, log)
         spec.root.mkdir(parents=True)
-        state: dict[str, Any] = {
-            "name": name,
-            "mode": str(spec.mode),
-            "root": str(spec.root),
-            "octet": spec.octet,
-            "phase": "starting",
-            "creator": creator.to_json(),
-            "owner": owner_id.to_json() if owner_id else None,
-        }
+        state = _new_state(name, spec.mode, spec, creator, owner_id)
         _save_state(spec, state)
     try:
-        for n in (*spec.nodes, *spec.migration_controllers):
-            for d in (n.install_dir, n.config_path.parent, n.data_dir, n.log_dir):
-                d.mkdir(parents=True, exist_ok=True)
-            for v, path in dists.items():
-                (n.install_dir / dist.dist_dir_name(v)).symlink_to(path)
-            n.current_link.symlink_to(dist.dist_dir_name(version))
-            if n in spec.nodes:  # a controller to add gets its config from the migration
-                n.config_path.write_text(server_properties(spec, n))
+        _lay_out(spec, dists, version)
         inventory = _write_inventory(spec, versions)
-
-        files = sshd.SshdFiles(spec.ssh_dir)
-        sshd.prepare(files, spec.addresses, SSH_PORT)
-        state["sshd_pid"] = sshd.start(files, spec.addresses, SSH_PORT)
-        _save_state(spec, state)
-        log(f"sshd listening on {', '.join(spec.addresses)} port {SSH_PORT}")
+        _start_sshd(spec, state, log)
 
         if spec.mode.uses_zookeeper:
             state["zookeeper"] = _start_zookeeper(spec, dists[version])
@@ -257,44 +228,9 @@ def up(
             if spec.mode.controller_role:
                 cluster_id = _random_cluster_id()
                 state["cluster_id"] = cluster_id
-
-                def format_node(node_id: int) -> None:
-                    node = inventory.node(node_id)
-                    cmd = quote_command(
-                        [
-                            f"{node.link}/bin/kafka-storage.sh",
-                            "format",
-                            "-t",
-                            cluster_id,
-                            "-c",
-                            str(node.config_path),
-                        ],
-                        env=node_env(node),
-                    )
-                    result = remote.run(node, cmd, timeout=120)
-                    if not result.ok:
-                        raise SandboxError(f"formatting storage failed: {result.describe()}")
-
-                _each(format_node, [n.id for n in inventory.nodes])
-                log(f"formatted storage of {len(inventory.nodes)} nodes (cluster id {cluster_id})")
-
-            def start_node(node_id: int) -> None:
-                node = inventory.node(node_id)
-                result = remote.run(node, start_command(node), timeout=60)
-                if not result.ok:
-                    raise SandboxError(f"starting node {node_id} failed: {result.describe()}")
-
-            _each(start_node, [n.id for n in inventory.nodes])
-            log("started every node over SSH; waiting for the brokers to register ...")
-        try:
-            isolated_admin.wait_for_brokers(
-                client_config(inventory),
-                set(inventory.broker_ids),
-                timeout=start_timeout,
-                log=log,
-            )
-        except KafkaUnavailable as exc:
-            raise SandboxError(f"sandbox {name!r}: {exc}") from None
+                _format_storage(remote, inventory, cluster_id, log)
+            _start_nodes(remote, inventory, log)
+        _wait_for_brokers(name, inventory, start_timeout, log)
         state["phase"] = "up"
         _save_state(spec, state)
         log(f"sandbox {name!r} is up: {inventory.bootstrap_servers}")
@@ -303,6 +239,106 @@ def up(
         log(f"sandbox {name!r} failed to come up; taking it down (logs kept under {spec.root})")
         down(name, keep_files=True, log=log)
         raise
+
+
+def _claim(name: str, spec: SandboxSpec, versions: list[str], log: Log) -> dict[str, Path]:
+    """Under the name's lock: take down what an ended owner left of ``name`` (or refuse),
+    check that the sandbox's ports are free, fetch every Kafka version it stages."""
+    verdict = _reclaim(name, log)
+    if verdict is not None and not verdict.take_down:
+        raise SandboxError(verdict.reason)
+    _check_ports_free(spec)
+
+    dists = {}
+    for v in versions:
+        log(f"fetching Kafka {v} ...")
+        dists[v] = dist.fetch(v, log=log)
+    return dists
+
+
+def _new_state(
+    name: str, mode: Mode, spec: SandboxSpec, creator: ProcessId, owner: ProcessId | None
+) -> dict[str, Any]:
+    """``sandbox.json`` of a sandbox starting: who made it, who owns it."""
+    return {
+        "name": name,
+        "mode": str(mode),
+        "root": str(spec.root),
+        "octet": spec.octet,
+        "phase": "starting",
+        "creator": creator.to_json(),
+        "owner": owner.to_json() if owner else None,
+    }
+
+
+def _lay_out(spec: SandboxSpec, dists: dict[str, Path], version: str) -> None:
+    """Every node's directories, the staged versions side by side (links into the cache),
+    ``current`` on ``version``, and its server.properties."""
+    for n in (*spec.nodes, *spec.migration_controllers):
+        for d in (n.install_dir, n.config_path.parent, n.data_dir, n.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for v, path in dists.items():
+            (n.install_dir / dist.dist_dir_name(v)).symlink_to(path)
+        n.current_link.symlink_to(dist.dist_dir_name(version))
+        if n in spec.nodes:  # a controller to add gets its config from the migration
+            n.config_path.write_text(server_properties(spec, n))
+
+
+def _start_sshd(spec: SandboxSpec, state: dict[str, Any], log: Log) -> None:
+    files = sshd.SshdFiles(spec.ssh_dir)
+    sshd.prepare(files, spec.addresses, SSH_PORT)
+    state["sshd_pid"] = sshd.start(files, spec.addresses, SSH_PORT)
+    _save_state(spec, state)
+    log(f"sshd listening on {', '.join(spec.addresses)} port {SSH_PORT}")
+
+
+def _format_storage(remote: FabricRemote, inventory: Inventory, cluster_id: str, log: Log) -> None:
+    """``kafka-storage.sh format`` on every node over SSH, all with ``cluster_id``."""
+
+    def format_node(node_id: int) -> None:
+        node = inventory.node(node_id)
+        cmd = quote_command(
+            [
+                f"{node.link}/bin/kafka-storage.sh",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(node.config_path),
+            ],
+            env=node_env(node),
+        )
+        result = remote.run(node, cmd, timeout=120)
+        if not result.ok:
+            raise SandboxError(f"formatting storage failed: {result.describe()}")
+
+    _each(format_node, [n.id for n in inventory.nodes])
+    log(f"formatted storage of {len(inventory.nodes)} nodes (cluster id {cluster_id})")
+
+
+def _start_nodes(remote: FabricRemote, inventory: Inventory, log: Log) -> None:
+    """Start every node over SSH, as the upgrade will."""
+
+    def start_node(node_id: int) -> None:
+        node = inventory.node(node_id)
+        result = remote.run(node, start_command(node), timeout=60)
+        if not result.ok:
+            raise SandboxError(f"starting node {node_id} failed: {result.describe()}")
+
+    _each(start_node, [n.id for n in inventory.nodes])
+    log("started every node over SSH; waiting for the brokers to register ...")
+
+
+def _wait_for_brokers(name: str, inventory: Inventory, timeout: float, log: Log) -> None:
+    try:
+        isolated_admin.wait_for_brokers(
+            client_config(inventory),
+            set(inventory.broker_ids),
+            timeout=timeout,
+            log=log,
+        )
+    except KafkaUnavailable as exc:
+        raise SandboxError(f"sandbox {name!r}: {exc}") from None
 
 
 def _reclaim(name: str, log: Log) -> ownership.Verdict | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kafka_upgrade.core.errors import BadInput
+from kafka_upgrade.core.inventory import HasRoles
 from kafka_upgrade.core.modes import Mode, UnknownMode, mode_of
 
 BROKER_PORT = 9092
@@ -72,7 +73,7 @@ def subnet_octet(name: str) -> int:
 
 
 @dataclass(frozen=True)
-class NodeSpec:
+class NodeSpec(HasRoles):
     id: int
     roles: tuple[str, ...]
     host: str
@@ -98,14 +99,6 @@ class NodeSpec:
     @property
     def log_dir(self) -> Path:
         return self.root / "logs"
-
-    @property
-    def is_broker(self) -> bool:
-        return "broker" in self.roles
-
-    @property
-    def is_controller(self) -> bool:
-        return "controller" in self.roles
 
 
 @dataclass(frozen=True)

@@ -410,6 +410,31 @@ SSL_ON_PLAIN = (
             ["k1:22 answers, but not in Kafka's protocol", "it began with 'SSH-'"],
         ),
         (PLAIN, failed(timed_out=True), "bootstrap_servers", ["no answer from k1:9092,k2:9092"]),
+        (
+            PLAIN,
+            failed("_TRANSPORT: k1:9092/bootstrap: Connection timed out (after 10001ms)"),
+            "bootstrap_servers",
+            ["no answer from k1:9092 within 10 s", "firewalls"],
+        ),
+        (
+            SSL,
+            failed("_TRANSPORT: ssl://k1:9092/bootstrap: Disconnected (after 2ms in state UP)"),
+            "kafka.security_protocol",
+            ["is SSL but k1:9092 closed every connection"],
+        ),
+        # The first rule that recognizes the failure answers: refused before disconnected.
+        (
+            PLAIN,
+            failed(REFUSED, "_TRANSPORT: k2:9092/bootstrap: Disconnected (after 2ms in state UP)"),
+            "bootstrap_servers",
+            ["nothing listens on k1:9099"],
+        ),
+        (
+            PLAIN,
+            failed("_ALL_BROKERS_DOWN: 2/2 brokers are down"),
+            "bootstrap_servers",
+            ["did not answer a metadata request within 10 s (_ALL_BROKERS_DOWN: 2/2 brokers"],
+        ),
     ],
 )
 def test_bootstrap_probe_is_classified(

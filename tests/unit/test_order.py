@@ -286,6 +286,25 @@ PATH_TABLE = [
         ("kafka-4-removals",),
     ),
     (
+        "kraft-3-to-4-mv-unreadable",
+        "3.9.1",
+        "4.0.0",
+        "kraft",
+        "latest",
+        ("metadata-version-too-old",),
+        ("kafka-4-removals",),
+    ),
+    # Before 3.3 the release itself is too old: the metadata.version is not asked about.
+    (
+        "kraft-3.2-to-4-mv-known",
+        "3.2.3",
+        "4.0.0",
+        "kraft",
+        "3.2-IV0",
+        ("metadata-version-too-old",),
+        ("kafka-4-removals",),
+    ),
+    (
         "kraft-from-3.2-to-4",
         "3.2.3",
         "4.0.0",

@@ -18,11 +18,13 @@ from kafka_upgrade.core.preflight_checks import (
     PreflightReport,
     Severity,
     deprecated_requests_command,
+    inspect_node,
     java_findings,
     java_major,
     java_version_command,
     jmx_port,
     old_client_findings,
+    old_client_plan,
     old_clients_apply,
     parse_deprecated_requests,
     parse_java_version,
@@ -30,6 +32,7 @@ from kafka_upgrade.core.preflight_checks import (
     removed_config_findings,
     unavailable_topic_findings,
 )
+from kafka_upgrade.core.roll_plan import NodeObservation
 from kafka_upgrade.core.upgrade_path import check_upgrade_path
 from tests.unit.snapshots import cluster
 
@@ -354,6 +357,25 @@ def test_old_clients_are_named_once_across_brokers() -> None:
 
 
 @pytest.mark.parametrize(
+    ("roles", "binary", "plan"),
+    [
+        (["broker"], "3.9.1", "read"),
+        (["broker", "controller"], "3.7.0", "read"),
+        (["broker"], "3.6.2", "unchecked: it runs 3.6.2; the metric exists from 3.7"),
+        (["broker"], None, "unchecked: the broker is not running"),
+        (["broker"], "4.0.0", None),  # 4.x brokers take no removed request at all
+        (["controller"], "3.9.1", None),  # controllers serve no clients
+    ],
+)
+def test_old_client_plan(roles: list[str], binary: str | None, plan: str | None) -> None:
+    running = {} if binary is None else {2: binary}
+    probes, to_read = old_client_plan([node(roles=roles)], running)
+    seen = [f"unchecked: {p.unchecked}" for p in probes] + ["read" for _ in to_read]
+    assert seen == ([plan] if plan else [])
+    assert all(p.subject == "node 2 (k2.example)" for p in probes)
+
+
+@pytest.mark.parametrize(
     ("current", "target", "applies"),
     [
         ("3.9.1", "4.1.1", True),
@@ -501,6 +523,78 @@ def test_unavailable_topic_messages_are_true_to_what_kafka_does() -> None:
     audit = found["topic audit"]
     assert "acks=all writes succeed while all 2 replicas are in sync" in audit
     assert "never" not in " ".join(found.values())  # they do succeed: seen on 3.9.1
+
+
+# ---------------------------------------------------------------------------
+# Every node
+# ---------------------------------------------------------------------------
+
+
+def _observed(**fields: object) -> NodeObservation:
+    seen: dict[str, object] = {
+        "node_id": 2,
+        "roles": {"broker", "controller"},
+        "running": True,
+        "binary": "3.9.1",
+        "link": "3.9.1",
+        "staged": True,
+    }
+    seen.update(fields)
+    return NodeObservation(**seen)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seen", "expected", "standing"),
+    [
+        ({}, [], "running"),
+        ({"binary": "4.1.1", "link": "4.1.1"}, [], "running"),
+        ({"staged": False}, [("not-staged", B)], "running"),
+        (
+            {"config": {"inter.broker.protocol.version": "4.2"}},
+            [("pin-above-target", B), ("removed-config", B)],  # 4.x no longer knows the key
+            "running",
+        ),
+        (
+            {"config": {"log.message.format.version": "2.8"}},
+            [("removed-config", B)],
+            "running",
+        ),
+        ({"running": False, "binary": None}, [("stopped", B)], "refused"),
+        ({"probed": False, "running": False}, [("node-unknown", B)], "refused"),
+        (
+            {"running": False, "binary": None, "link": "4.1.1"},
+            [("stopped-mid-upgrade", W)],
+            "left down",
+        ),
+        (
+            {"running": False, "binary": None, "backup_exists": True},
+            [("stopped-mid-upgrade", W)],
+            "left down",
+        ),
+        ({"binary": "3.8.1"}, [("unexpected-version", B)], "refused"),
+        ({"binary": None}, [("unexpected-version", B)], "refused"),
+    ],
+)
+def test_inspect_node(
+    seen: dict[str, object], expected: list[tuple[str, Severity]], standing: str
+) -> None:
+    found = inspect_node(node(), _observed(**seen), "3.9.1", "4.1.1")
+    assert [(f.rule, f.severity) for f in found.findings] == expected
+    assert all(f.subject == "node 2 (k2.example)" for f in found.findings)
+    got = "running" if found.running else "left down" if found.left_down else "refused"
+    assert got == standing
+
+
+def test_inspect_node_messages_say_what_to_do() -> None:
+    missing = inspect_node(node(), _observed(staged=False), "3.9.1", "4.1.1").findings[0]
+    assert missing.message == (
+        "/opt/kafka/kafka_2.13-4.1.1 is not installed; stage Kafka 4.1.1 there first"
+    )
+    unknown = inspect_node(node(), _observed(binary=None), "3.9.1", "4.1.1").findings[0]
+    assert unknown.message == (
+        "runs a version that could not be read, neither the inventory's current version "
+        "3.9.1 nor the target 4.1.1; correct current_version in the inventory"
+    )
 
 
 # ---------------------------------------------------------------------------
