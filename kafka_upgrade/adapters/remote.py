@@ -39,6 +39,7 @@ from kafka_upgrade.core.inventory import Inventory, Node
 from kafka_upgrade.core.shell import node_env, quote_command
 
 LineSink = Callable[[str], None]
+Sink = LineSink | None  # where a command's output lines go as they come, if anywhere
 
 
 class TransientRemoteError(Transient):
@@ -77,12 +78,7 @@ class CommandResult:
 
 class Remote(Protocol):
     def run(
-        self,
-        node: Node,
-        command: str,
-        *,
-        timeout: float | None = None,
-        on_line: LineSink | None = None,
+        self, node: Node, command: str, *, timeout: float | None = None, on_line: Sink = None
     ) -> CommandResult: ...
 
     def look(self, node: Node, command: str, *, timeout: float = 30) -> CommandResult: ...
@@ -204,12 +200,7 @@ class FabricRemote:
             return conn
 
     def run(
-        self,
-        node: Node,
-        command: str,
-        *,
-        timeout: float | None = None,
-        on_line: LineSink | None = None,
+        self, node: Node, command: str, *, timeout: float | None = None, on_line: Sink = None
     ) -> CommandResult:
         conn = self._connection(node)
         timeout = timeout or self._inventory.ssh.command_timeout_s

@@ -18,16 +18,8 @@ import sys
 
 from rich.markup import escape
 
+from kafka_upgrade.app import showcase
 from kafka_upgrade.app.cli import print_nodes, print_upgrade
-from kafka_upgrade.app.showcase import (
-    auto_approve,
-    console,
-    finish_traffic,
-    print_traffic,
-    sandbox_up,
-    say,
-    start_traffic,
-)
 from kafka_upgrade.core.modes import MODES
 from kafka_upgrade.core.versions import pair_for
 from kafka_upgrade.sandbox import cluster
@@ -45,43 +37,45 @@ def main() -> int:
 
         return journey()
     if chosen not in MODES:
-        console.print(f"[red]MODE={escape(repr(chosen))}: choose zk, kraft or {JOURNEY}[/]")
+        showcase.console.print(
+            f"[red]MODE={escape(repr(chosen))}: choose zk, kraft or {JOURNEY}[/]"
+        )
         return 2
     mode = MODES[chosen]
     name = f"demo-{mode}"
     pair = pair_for(mode)
-    inventory = sandbox_up(name, mode, version=pair.old)
+    inventory = showcase.sandbox_up(name, mode, version=pair.old)
     if inventory is None:
         return 1
     try:
-        traffic = start_traffic(name, inventory)
+        traffic = showcase.start_traffic(name, inventory)
         with server_for_run() as server:
-            say(f"Prefect UI: {server.ui_url}")
+            showcase.say(f"Prefect UI: {server.ui_url}")
             outcome = run_upgrade(
                 server,
                 str(cluster.sandbox_dir(name) / "inventory.yaml"),
                 pair.new,
-                auto_approve=auto_approve(),
-                say=say,
+                auto_approve=showcase.auto_approve(),
+                say=showcase.say,
             )
-        report = finish_traffic(traffic)
+        report = showcase.finish_traffic(traffic)
         print_upgrade(outcome.records)
         print_nodes(cluster.status(name))
-        print_traffic(report)
+        showcase.print_traffic(report)
         ok = outcome.exit_code == 0 and report.lost == 0 and report.failed == 0
         style = "green" if ok else "red"
-        console.print(f"[{style}]{escape(f'{outcome.state}: {outcome.message}')}[/]")
+        showcase.console.print(f"[{style}]{escape(f'{outcome.state}: {outcome.message}')}[/]")
         if outcome.phase_seconds:
-            say(
+            showcase.say(
                 "phase times: "
                 + ", ".join(f"{k} {v:.0f} s" for k, v in outcome.phase_seconds.items())
             )
         return 0 if ok else 1
     except ServerError as exc:  # the temporary Prefect server did not start (a loaded machine)
-        console.print(f"[red]{escape(str(exc))}[/]")
+        showcase.console.print(f"[red]{escape(str(exc))}[/]")
         return 1
     finally:
-        cluster.down(name, log=say)
+        cluster.down(name, log=showcase.say)
 
 
 if __name__ == "__main__":
