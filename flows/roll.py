@@ -156,6 +156,7 @@ class Roll:
         self,
         ctx: UpgradeContext,
         phase: str,
+        binary: str,
         want: Callable[[Mapping[str, str]], Want],
         nodes: Nodes,
         sensors: Sensors,
@@ -163,7 +164,7 @@ class Roll:
     ) -> None:
         self.ctx, self.phase, self.want = ctx, phase, want
         self.nodes, self.sensors, self.logger = nodes, sensors, logger
-        self.binary = want({}).binary
+        self.binary = binary  # the version the phase puts every node on
         self._last_lag: tuple[float, LagReading] | None = None  # (time.monotonic(), reading)
         # Looks at the next node taken while the previous one's stability was watched.
         self._ahead: dict[int, Later] = {}
@@ -543,6 +544,7 @@ def roll(
     run = Roll(
         ctx,
         phase,
+        binary,
         lambda config: Want(binary, wanted_config(config), revert_failed_start),
         nodes or TaskNodes(ctx, phase, binary),
         sensors,

@@ -176,6 +176,11 @@ def _inventory(count: int, max_parallel: int = 1) -> Inventory:
     )
 
 
+def _strict(props: Any) -> dict[str, str | None]:
+    """Like the migration's: asks the node's own config, which is never empty."""
+    return {"broker.id": props["broker.id"]}
+
+
 def _roll(
     nodes: dict[int, FakeNode],
     max_parallel: int = 1,
@@ -312,6 +317,7 @@ def test_the_engine_decides_with_the_phase_want() -> None:
     roll_ = Roll(
         UpgradeContext(inventory=_inventory(1), remote=None, reader=None),  # type: ignore[arg-type]
         "p",
+        NEW,
         lambda config: Want(NEW, {}),
         FakeNodes({1: FakeNode()}),
         FakeSensors(FakeNodes({})),
@@ -319,3 +325,11 @@ def test_the_engine_decides_with_the_phase_want() -> None:
     )
     obs = roll_.observe(1)
     assert roll_.decide(obs)[1].action.value == "restart"
+
+
+def test_the_phase_want_is_only_asked_of_a_node_s_own_config() -> None:
+    nodes = {i: FakeNode(config={"broker.id": str(i)}) for i in (1, 2)}
+    fake = FakeNodes(nodes)
+    ctx = UpgradeContext(inventory=_inventory(2), remote=None, reader=None)  # type: ignore[arg-type]
+    records = roll(ctx, "p", NEW, _strict, None, True, fake, FakeSensors(fake), LOG)
+    assert [r.action for r in records] == ["restarted", "restarted"]
