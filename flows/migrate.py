@@ -145,10 +145,8 @@ def migration_preflight(request: MigrationRequest) -> dict[str, Any]:
         verdict = ready_to_migrate(inv, running, configs)
         if not verdict.ok:
             raise BadInput(f"the migration of {inv.cluster} cannot start: {verdict}")
-        for c in controllers(inv):
-            check_staged(
-                ctx, c.id, node_label(c), run.inventory.current_version
-            )  # reachable over SSH, staged
+        for c in controllers(inv):  # reachable over SSH, staged
+            check_staged(ctx, c.id, node_label(c), inv.current_version)
         cluster_id = read_cluster_id(ctx)  # ZooKeeper answers
         wait_cluster_healthy(ctx, "before the migration")
         phase = observe_phase(ctx)
@@ -170,9 +168,7 @@ def provision_controllers(request: MigrationRequest) -> Records:
             if controller_phase(read_controller_config(ctx, c.id)) is ControllerPhase.FINAL:
                 continue  # the migration was finalized: never back into migration mode
             write_controller_config(ctx, c.id, label, controller_properties(inv, c, broker_props))
-            switch_binary(
-                ctx, c.id, label, run.inventory.current_version
-            )  # `current` -> the brokers' version
+            switch_binary(ctx, c.id, label, inv.current_version)  # the brokers' version
             format_controller(ctx, c.id, label, cluster_id)
             start_node(ctx, c.id, label)
             records.append(
@@ -183,7 +179,7 @@ def provision_controllers(request: MigrationRequest) -> Records:
                         StepAction.STARTED,
                         f"formatted with cluster id {cluster_id}, migration mode",
                         started,
-                        version_after=run.inventory.current_version,
+                        version_after=inv.current_version,
                         label=label,
                     )
                 )
