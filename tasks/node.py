@@ -22,6 +22,7 @@ from kafka_upgrade.core.inventory import Node
 from kafka_upgrade.core.node_commands import (
     STOPPING,
     NodeState,
+    backup_command,
     backup_path,
     log_tail_command,
     look_command,
@@ -128,11 +129,7 @@ def backup_config(ctx: UpgradeContext, node_id: int, label: str, phase: str, bin
     node = ctx.node(node_id)
     config = str(node.config_path)
     backup = backup_path(node, phase, binary)
-    cmd = (
-        f"test -e {shlex.quote(backup)} || cp -p {shlex.quote(config)} {shlex.quote(backup)}; "
-        f"echo {shlex.quote(backup)}"
-    )
-    result = ctx.remote.run(node, cmd, timeout=30)
+    result = ctx.remote.run(node, backup_command(node, backup), timeout=30)
     if not result.ok:
         raise StepFailed(f"{label}: backing up {config} failed: {result.describe()}")
     get_run_logger().info("%s: server.properties backed up to %s", label, backup)

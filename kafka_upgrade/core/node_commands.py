@@ -208,6 +208,21 @@ def parse_look(stdout: str) -> NodeLook:
     )
 
 
+def backup_command(node: Node, backup: str) -> str:
+    """Copy server.properties aside once: an existing backup is kept (a re-run's, the first
+    copy of the config as it was); a new one is written to a side file, compared with the
+    config and only then renamed into place, so a copy that fails or is cut short (a full
+    disk) exits non-zero and leaves no backup behind. Prints the backup's path."""
+    config = shlex.quote(str(node.config_path))
+    b = shlex.quote(backup)
+    part = shlex.quote(f"{backup}.part")
+    return (
+        f"if ! test -e {b}; then "
+        f"{{ cp -p {config} {part} && cmp -s {config} {part} && mv -f {part} {b}; }} "
+        f"|| {{ rm -f {part}; exit 1; }}; fi; echo {b}"
+    )
+
+
 def restore_backup_command(node: Node, backup: str) -> str:
     """Put the backed-up server.properties back (atomically, keeping the backup)."""
     config = shlex.quote(str(node.config_path))

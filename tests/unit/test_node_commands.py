@@ -11,6 +11,7 @@ import pytest
 
 from kafka_upgrade.core.inventory import Node
 from kafka_upgrade.core.node_commands import (
+    backup_command,
     backup_exists_command,
     backup_path,
     log_tail_command,
@@ -111,6 +112,23 @@ def test_backups_are_one_per_phase_and_target_and_found_by_target(tmp_path: Path
     assert found.stdout.strip() == b"yes"
     other = subprocess.run(["bash", "-c", backup_exists_command(n, "3.9.1")], capture_output=True)
     assert other.stdout.strip() == b""
+
+
+def test_a_backup_is_made_once_and_a_failed_copy_leaves_none(tmp_path: Path) -> None:
+    n = node(config_path=str(tmp_path / "server.properties"))
+    Path(n.config_path).write_text("broker.id=1\n")
+    backup = str(tmp_path / "server.properties.kafka-upgrade-4.1.1-phase-1-binaries.bak")
+    made = subprocess.run(["sh", "-c", backup_command(n, backup)], capture_output=True, text=True)
+    assert (made.returncode, made.stdout.strip()) == (0, backup)
+    assert Path(backup).read_text() == "broker.id=1\n"
+    Path(n.config_path).write_text("broker.id=1\nchanged=yes\n")
+    again = subprocess.run(["sh", "-c", backup_command(n, backup)], capture_output=True)
+    assert again.returncode == 0 and Path(backup).read_text() == "broker.id=1\n"  # the first
+    missing = node(config_path=str(tmp_path / "gone" / "server.properties"))
+    other = str(tmp_path / "gone.bak")
+    failed = subprocess.run(["sh", "-c", backup_command(missing, other)], capture_output=True)
+    assert failed.returncode != 0
+    assert not Path(other).exists() and not Path(other + ".part").exists()
 
 
 def test_restore_puts_the_backup_back(tmp_path: Path) -> None:
