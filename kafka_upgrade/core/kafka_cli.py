@@ -14,7 +14,7 @@ Rules:
 2. ``quorum_from`` combines --status and --replication into one
    ``health.QuorumStatus``. The two come from separate calls; if they disagree
    on the leader or the voters, the quorum changed in between and
-   ``ParseError`` says to describe it again (transient).
+   ``ParseError`` says to describe it again (a later poll reads it afresh).
 3. Caught-up ages are measured on the leader's clock by default: the leader
    reports its own LastCaughtUpTimestamp as "now", and Kafka's own
    MaxFollowerLagTimeMs (and Strimzi) compare against it, so clock skew
