@@ -1,9 +1,8 @@
 """What every phase flow does the same way: find the inventory a request names, refuse on
-a failed gate, count steps for the progress bar, run a task on every node at once."""
+a failed gate, count steps for the progress bar."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from kafka_upgrade.core.errors import BadInput, StepFailed
@@ -46,18 +45,3 @@ def running_versions(ctx: UpgradeContext) -> dict[int, str | None]:
         state = probe_node(ctx, node.id)
         versions[node.id] = state.process.version if state.process else None
     return versions
-
-
-def each_node(
-    in_flow: bool,
-    task: Any,
-    ctx: UpgradeContext,
-    nodes: Sequence[tuple[int, str]],
-) -> list[Any]:
-    """``task(ctx, node_id, label)`` for every node, concurrently inside a flow."""
-    if not in_flow:
-        return [task.fn(ctx, node_id, label) for node_id, label in nodes]
-    futures = [task.submit(ctx, node_id, label) for node_id, label in nodes]
-    for f in futures:  # every one finished before any failure is raised
-        f.wait()
-    return [f.result() for f in futures]

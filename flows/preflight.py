@@ -29,7 +29,6 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.context import FlowRunContext
 
-from flows.common import each_node
 from kafka_upgrade.adapters.kafka_admin import KafkaUnavailable
 from kafka_upgrade.core.errors import BadInput, StepFailed
 from kafka_upgrade.core.health import cluster_healthy
@@ -52,7 +51,7 @@ from kafka_upgrade.core.preflight_checks import (
 )
 from kafka_upgrade.core.roll_plan import NodeObservation
 from kafka_upgrade.core.upgrade_path import check_upgrade_path
-from tasks.context import UpgradeContext, node_label
+from tasks.context import UpgradeContext, each_node, node_label
 from tasks.facts import cluster_snapshot, deprecated_requests, java_version
 from tasks.kafka_tools import run_tool
 from tasks.node import observe_node

@@ -62,7 +62,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prefect import get_run_logger
@@ -73,7 +73,14 @@ from kafka_upgrade.core.errors import StepFailed
 from kafka_upgrade.core.health import lag_report
 from kafka_upgrade.core.order import NodeRef, roll_order
 from kafka_upgrade.core.records import StepAction, StepRecord
-from kafka_upgrade.core.roll_plan import Action, Decision, NodeObservation, StartOutcome, Want
+from kafka_upgrade.core.roll_plan import (
+    Action,
+    Decision,
+    NodeObservation,
+    StartOutcome,
+    Want,
+    failed_start,
+)
 from kafka_upgrade.core.roll_plan import decide as decide_node
 from tasks.context import UpgradeContext, node_label
 from tasks.node import require_staged
@@ -358,15 +365,7 @@ class Roll:
         (back to the previous config and binary) or STOP_RUN (left down). Either way the
         run stops here, in the words of the nodes' own logs."""
         failed = [
-            replace(
-                p.obs,
-                running=False,
-                binary=None,
-                link=self.binary,
-                started_by_roll=True,
-                problem=outcome.detail,
-                version_before=p.obs.binary or p.obs.link,
-            )
+            failed_start(p.obs, self.binary, outcome.detail)
             for p, outcome in zip(restarts, outcomes, strict=True)
             if not outcome.ok
         ]

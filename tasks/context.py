@@ -4,7 +4,7 @@ the admin client, and the report being written."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -112,3 +112,18 @@ def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
     except Exception:  # noqa: BLE001 - any other failure is final
         return False
     return False
+
+
+def each_node(
+    in_flow: bool,
+    task: Any,
+    ctx: UpgradeContext,
+    nodes: Sequence[tuple[int, str]],
+) -> list[Any]:
+    """``task(ctx, node_id, label)`` for every node, concurrently inside a flow."""
+    if not in_flow:
+        return [task.fn(ctx, node_id, label) for node_id, label in nodes]
+    futures = [task.submit(ctx, node_id, label) for node_id, label in nodes]
+    for f in futures:  # every one finished before any failure is raised
+        f.wait()
+    return [f.result() for f in futures]

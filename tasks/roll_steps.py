@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kafka_upgrade.adapters.kafka_admin import LagReading
-from kafka_upgrade.core.roll_plan import NodeObservation, StartOutcome
-from tasks.context import UpgradeContext, node_label
+from kafka_upgrade.core.order import zookeeper_active_controller
+from kafka_upgrade.core.roll_plan import StartOutcome
+from tasks.context import UpgradeContext, each_node, node_label
 from tasks.node import (
     backup_config,
     node_logs,
@@ -32,15 +32,6 @@ from tasks.sensors import (
 )
 
 
-def _each(task: Any, ctx: UpgradeContext, node_ids: Sequence[int]) -> list[Any]:
-    """``task(ctx, node_id, label)`` for every node at once; every one finished before any
-    failure is raised."""
-    futures = [task.submit(ctx, n, node_label(ctx.node(n))) for n in node_ids]
-    for f in futures:
-        f.wait()
-    return [f.result() for f in futures]
-
-
 class TaskNodes:
     """What the roll does to nodes, one task each."""
 
@@ -49,6 +40,9 @@ class TaskNodes:
 
     def _label(self, node_id: int) -> str:
         return node_label(self.ctx.node(node_id))
+
+    def _pairs(self, node_ids: Sequence[int]) -> list[tuple[int, str]]:
+        return [(n, self._label(n)) for n in node_ids]
 
     def look(self, node_id: int) -> Any:  # a future of NodeObservation
         return observe_node.submit(self.ctx, node_id, self._label(node_id), self.binary)
@@ -64,15 +58,15 @@ class TaskNodes:
         restore_config(self.ctx, node_id, self._label(node_id), backup)
 
     def stop(self, node_ids: Sequence[int]) -> None:
-        _each(stop_node, self.ctx, node_ids)
+        each_node(True, stop_node, self.ctx, self._pairs(node_ids))
 
     def switch(self, node_id: int, version: str) -> None:
         switch_binary(self.ctx, node_id, self._label(node_id), version)
 
     def start(self, node_ids: Sequence[int]) -> list[StartOutcome]:
         """Start the nodes and watch each start until it succeeded or failed."""
-        _each(start_node, self.ctx, node_ids)
-        return _each(watch_start, self.ctx, node_ids)
+        each_node(True, start_node, self.ctx, self._pairs(node_ids))
+        return each_node(True, watch_start, self.ctx, self._pairs(node_ids))
 
     def logs(self, node_id: int) -> str:
         return node_logs(self.ctx, node_id)
@@ -85,12 +79,12 @@ class TaskSensors:
         self.ctx = ctx
 
     def active_controller(self) -> int | None:
-        """ZooKeeper: the controller broker (during a migration the controller is a KRaft
-        controller: then none of the brokers goes last). KRaft: the quorum leader."""
+        """ZooKeeper: the controller broker (``order.zookeeper_active_controller``). KRaft:
+        the quorum leader."""
         ctx = self.ctx
         if ctx.inventory.mode.uses_zookeeper:
             controller = ctx.reader.snapshot().controller_id
-            return controller if controller in ctx.inventory.broker_ids else None
+            return zookeeper_active_controller(controller, ctx.inventory.broker_ids)
         return read_quorum(ctx).leader_id
 
     def replicas(self) -> list[tuple[int, ...]]:
@@ -113,6 +107,3 @@ class TaskSensors:
 
     def warm(self) -> None:
         self.ctx.lags().warm()
-
-
-__all__ = ["LagReading", "NodeObservation", "TaskNodes", "TaskSensors"]

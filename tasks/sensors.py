@@ -43,6 +43,7 @@ from kafka_upgrade.core.roll_plan import (
     StartOutcome,
     recovered_gate,
     restart_gate,
+    restart_gate_reads,
     start_outcome,
     unreachable_verdict,
 )
@@ -205,14 +206,13 @@ def wait_safe_to_restart(ctx: UpgradeContext, node_ids: list[int], label: str) -
     (and the quorum) available (``roll_plan.restart_gate``)."""
     members = {n: ctx.node(n).roles for n in node_ids}
     expected = ctx.expected_brokers()
-    quorum_roles = next(iter(members.values())) if len(members) == 1 else []
+    reads = restart_gate_reads(ctx.inventory.mode, members)
 
     def judge() -> Verdict:
         seen = Seen(
-            # a batch: every partition of its members (``can_restart_together`` reads them)
-            _snapshot(ctx, node_ids if len(node_ids) > 1 else ()),
+            _snapshot(ctx, reads.partitions_of),
             expected,
-            _quorum_if_needed(ctx, quorum_roles),
+            read_quorum(ctx) if reads.quorum else None,
             unreachable_brokers(ctx),
         )
         return restart_gate(ctx.inventory.mode, members, seen, _limits(ctx))

@@ -27,7 +27,7 @@ Rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kafka_upgrade.core.errors import BadInput
@@ -93,6 +93,13 @@ def roll_order(
     if not controllers and nodes:
         raise BadInput("KRaft mode but no node has the controller role: check the roles")
     return _last(controllers, active_controller, "controller") + brokers
+
+
+def zookeeper_active_controller(controller_id: int | None, brokers: Collection[int]) -> int | None:
+    """The broker that goes last in ZooKeeper mode: the controller, when it is a broker.
+    During a ZooKeeper -> KRaft migration the controller is a new KRaft controller, not
+    a broker: then none of the brokers goes last."""
+    return controller_id if controller_id in brokers else None
 
 
 def _last(ids: list[int], active: int | None, kind: str) -> list[int]:

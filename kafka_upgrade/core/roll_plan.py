@@ -16,6 +16,8 @@ Strimzi's "KafkaRoller 2.0" proposal):
    ============================  ==============================================
    UNKNOWN                       the node could not be looked at
    START_FAILED                  this roll started it and the process is gone
+   START_FAILED_LEFT_DOWN        the same, and the request opted out of reverts
+                                 (or nothing is known to revert to)
    STOPPED_MID_UPGRADE           no process; the backup or the link show that
                                  this upgrade already touched it
    STOPPED                       no process and nothing explains why
@@ -30,8 +32,8 @@ Strimzi's "KafkaRoller 2.0" proposal):
 3. ``ACTIONS`` maps each state to the ``Action`` the roll takes: skip, wait,
    restart (behind the restart gate), start (on the version the link points
    to: a node left down by a dead run), revert (back to the previous binary and
-   config), or stop the run. ``decide`` turns a revert into a stop (the node
-   left down) when the request opted out or nothing is known to revert to.
+   config), or stop the run (a failed start the request opted out of reverting
+   leaves the node down).
 
 ``restart_gate`` composes the health verdicts by role and mode, for one node or
 a batch: a broker's partitions must stay available (``can_restart``; a batch:
@@ -68,6 +70,7 @@ from kafka_upgrade.core.order import node_needs_restart
 class NodeState(StrEnum):
     UNKNOWN = "unknown"
     START_FAILED = "start failed"
+    START_FAILED_LEFT_DOWN = "start failed, left down"
     STOPPED_MID_UPGRADE = "stopped mid-upgrade"
     STOPPED = "stopped"
     NEEDS_RESTART = "needs restart"
@@ -87,6 +90,7 @@ class Action(StrEnum):
 ACTIONS: Mapping[NodeState, Action] = {
     NodeState.UNKNOWN: Action.STOP_RUN,
     NodeState.START_FAILED: Action.REVERT,
+    NodeState.START_FAILED_LEFT_DOWN: Action.STOP_RUN,
     NodeState.STOPPED_MID_UPGRADE: Action.START,
     NodeState.STOPPED: Action.STOP_RUN,
     NodeState.NEEDS_RESTART: Action.RESTART,
@@ -159,11 +163,7 @@ def node_state(obs: NodeObservation, want: Want) -> tuple[NodeState, Reason]:
         )
     if not obs.running:
         if obs.started_by_roll:
-            return NodeState.START_FAILED, Reason(
-                "start-failed",
-                f"{who} did not start on {obs.link or '?'}: {obs.problem or 'its process exited'}",
-                (who,),
-            )
+            return _start_failed(obs, want, who)
         if obs.backup_exists or obs.link == want.binary:
             return NodeState.STOPPED_MID_UPGRADE, Reason(
                 "stopped-mid-upgrade",
@@ -195,17 +195,35 @@ def node_state(obs: NodeObservation, want: Want) -> tuple[NodeState, Reason]:
     )
 
 
+def _start_failed(obs: NodeObservation, want: Want, who: str) -> tuple[NodeState, Reason]:
+    """A start the roll made failed: reverted, unless the request opted out or nothing is
+    known to revert to (then left down)."""
+    said = f"{who} did not start on {obs.link or '?'}: {obs.problem or 'its process exited'}"
+    if want.revert_failed_start and obs.version_before:
+        return NodeState.START_FAILED, Reason("start-failed", said, (who,))
+    why = "revert_on_failed_start is off" if obs.version_before else "no earlier version known"
+    return NodeState.START_FAILED_LEFT_DOWN, Reason(
+        "start-failed", f"{said}; left down ({why})", (who,)
+    )
+
+
 def decide(obs: NodeObservation, want: Want) -> Decision:
-    """The state and the action for one node. A failed start is reverted by the table, unless
-    the request opted out or there is nothing known to revert to: then the run stops with
-    the node left down."""
     state, reason = node_state(obs, want)
-    action = ACTIONS[state]
-    if state is NodeState.START_FAILED and (not want.revert_failed_start or not obs.version_before):
-        why = "revert_on_failed_start is off" if obs.version_before else "no earlier version known"
-        reason = replace(reason, message=f"{reason.message}; left down ({why})")
-        action = Action.STOP_RUN
-    return Decision(state, action, reason)
+    return Decision(state, ACTIONS[state], reason)
+
+
+def failed_start(obs: NodeObservation, binary: str, detail: str) -> NodeObservation:
+    """What the roll knows of a node whose start onto ``binary`` it just saw fail: no
+    process, the link on ``binary``, what it ran before (``obs``, seen before the stop)."""
+    return replace(
+        obs,
+        running=False,
+        binary=None,
+        link=binary,
+        started_by_roll=True,
+        problem=detail,
+        version_before=obs.binary or obs.link,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -255,6 +273,24 @@ class Seen:
     expected_brokers: Collection[int]
     quorum: QuorumStatus | None = None  # read when a KRaft controller is judged
     unreachable: Collection[int] = ()  # brokers whose client listener refuses connections
+
+
+@dataclass(frozen=True)
+class GateReads:
+    """What a restart gate reads of the cluster, beyond what every poll reads."""
+
+    quorum: bool  # the metadata quorum: a KRaft controller restarts (always alone)
+    partitions_of: tuple[int, ...] = ()  # a batch: every partition of its members
+
+
+def restart_gate_reads(mode: Mode | str, members: Mapping[int, Collection[str]]) -> GateReads:
+    """What ``restart_gate`` will read for these members, so a sensor fetches that and no
+    more: a batch, its members' partitions (``can_restart_together``); one node, the quorum
+    when it is a KRaft controller."""
+    if len(members) > 1:
+        return GateReads(quorum=False, partitions_of=tuple(members))
+    ((_, roles),) = members.items()
+    return GateReads(quorum=mode_of(mode).gates_quorum_of(roles))
 
 
 def restart_gate(

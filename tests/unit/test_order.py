@@ -373,3 +373,11 @@ def test_upgrade_path_messages_give_advice() -> None:
 def test_upgrade_path_refuses_unknown_mode() -> None:
     with pytest.raises(ValueError, match="mode"):
         check_upgrade_path("3.8.1", "3.9.1", "kraft-ish")  # type: ignore[arg-type]
+
+
+def test_the_zookeeper_controller_goes_last_only_when_it_is_a_broker() -> None:
+    from kafka_upgrade.core.order import zookeeper_active_controller
+
+    assert zookeeper_active_controller(2, [1, 2, 3]) == 2
+    assert zookeeper_active_controller(3001, [1, 2, 3]) is None  # a KRaft controller (migration)
+    assert zookeeper_active_controller(None, [1, 2, 3]) is None

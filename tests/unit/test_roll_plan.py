@@ -8,14 +8,17 @@ from kafka_upgrade.core.health import QuorumStatus, VoterState
 from kafka_upgrade.core.roll_plan import (
     ACTIONS,
     Action,
+    GateReads,
     NodeObservation,
     NodeState,
     Seen,
     StartLook,
     Want,
     decide,
+    failed_start,
     recovered_gate,
     restart_gate,
+    restart_gate_reads,
     start_outcome,
 )
 from tests.unit.snapshots import cluster
@@ -55,14 +58,14 @@ STATES = [
         "just started, process gone, the request opted out of reverts",
         obs(running=False, binary=None, started_by_roll=True, version_before=OLD),
         Want(NEW, revert_failed_start=False),
-        NodeState.START_FAILED,
+        NodeState.START_FAILED_LEFT_DOWN,
         Action.STOP_RUN,
     ),
     (
         "just started, process gone, nothing known to revert to",
         obs(running=False, binary=None, started_by_roll=True),
         WANT,
-        NodeState.START_FAILED,
+        NodeState.START_FAILED_LEFT_DOWN,
         Action.STOP_RUN,
     ),
     (
@@ -376,3 +379,19 @@ def test_start_outcome(look, earlier, broker, ok, words) -> None:  # noqa: ANN00
         assert outcome is None
     else:
         assert outcome is not None and outcome.ok is ok and words in outcome.detail
+
+
+def test_a_failed_start_is_observed_as_such_and_remembers_what_ran_before() -> None:
+    before = obs(binary=OLD, link=OLD, config={IBP: "3.9"})
+    seen = failed_start(before, NEW, "its JVM exited at once")
+    assert (seen.running, seen.binary, seen.link) == (False, None, NEW)
+    assert (seen.started_by_roll, seen.version_before, seen.config) == (True, OLD, {IBP: "3.9"})
+    assert decide(seen, WANT).action is Action.REVERT
+    assert "did not start on 4.1.1: its JVM exited at once" in decide(seen, WANT).reason.message
+
+
+def test_a_gate_reads_the_quorum_for_a_kraft_controller_and_a_batch_its_partitions() -> None:
+    assert restart_gate_reads("kraft", {2: COMBINED}) == GateReads(quorum=True)
+    assert restart_gate_reads("kraft", {2: BROKER}) == GateReads(quorum=False)
+    assert restart_gate_reads("zk", {2: BROKER}) == GateReads(quorum=False)
+    assert restart_gate_reads("kraft", {4: BROKER, 5: BROKER}) == GateReads(False, (4, 5))
