@@ -8,7 +8,7 @@ from pathlib import Path
 from kafka_upgrade.adapters.remote import TransientRemoteError
 from kafka_upgrade.core.errors import StepFailed
 from kafka_upgrade.core.inventory import Node
-from kafka_upgrade.core.shell import node_env, quote_command
+from kafka_upgrade.core.shell import kafka_command, node_env
 from tasks.context import UpgradeContext
 
 
@@ -24,7 +24,8 @@ def tool_command(
     """The tool from the node's ``current`` install, or from the staged ``version``."""
     extra = ["--command-config", str(command_config)] if command_config else []
     home = node.version_dir(version) if version else node.link
-    return quote_command(
+    return kafka_command(
+        node,
         [f"{home}/bin/{tool}", flag, bootstrap, *extra, *args],
         # A tool's JVM must not open the broker's JMX port (taken: the tool would exit).
         env={**node_env(node), "KAFKA_HEAP_OPTS": "-Xmx256m", "JMX_PORT": "", "KAFKA_JMX_OPTS": ""},

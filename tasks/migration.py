@@ -21,7 +21,7 @@ from kafka_upgrade.core.kafka_cli import quorum_from_replication
 from kafka_upgrade.core.migration import COMPLETED_LOG_LINE, parse_zk_cluster_id, quorum_formed
 from kafka_upgrade.core.node_commands import backup_path
 from kafka_upgrade.core.properties import read_properties
-from kafka_upgrade.core.shell import node_env, quote_command
+from kafka_upgrade.core.shell import kafka_command, node_env
 from tasks.context import UpgradeContext
 from tasks.kafka_tools import run_tool
 from tasks.node import RETRIES
@@ -37,7 +37,8 @@ def controllers(inventory: Inventory) -> list[ControllerToAdd]:
 def _zk_shell(ctx: UpgradeContext, node: Node, args: list[str]) -> str:
     """zookeeper-shell.sh from ``node``'s install against the inventory's ZooKeeper."""
     assert ctx.inventory.zookeeper is not None
-    cmd = quote_command(
+    cmd = kafka_command(
+        node,
         [f"{node.link}/bin/zookeeper-shell.sh", ctx.inventory.zookeeper.connect, *args],
         env={**node_env(node), "KAFKA_HEAP_OPTS": "-Xmx128m", "JMX_PORT": "", "KAFKA_JMX_OPTS": ""},
     )
@@ -67,13 +68,17 @@ def read_cluster_id(ctx: UpgradeContext) -> str:
 def write_controller_config(ctx: UpgradeContext, node_id: int, label: str, text: str) -> bool:
     """Write a new controller's server.properties; returns whether it changed."""
     node = ctx.node(node_id)
+    r = node.access.root_sh()
     config = shlex.quote(str(node.config_path))
-    current = ctx.remote.run(node, f"cat {config} 2>/dev/null; true", timeout=30)
+    current = ctx.remote.run(node, f"{r}cat {config} 2>/dev/null; true", timeout=30)
     if current.stdout == text:
         return False
     tmp = shlex.quote(f"{node.config_path}.kafka-upgrade-tmp")
     folder = shlex.quote(str(node.config_path.parent))
-    cmd = f"mkdir -p {folder} && printf '%s' {shlex.quote(text)} > {tmp} && mv -f {tmp} {config}"
+    cmd = (
+        f"{r}mkdir -p {folder} && printf '%s' {shlex.quote(text)} | {r}tee {tmp} >/dev/null "
+        f"&& {r}mv -f {tmp} {config}"
+    )
     result = ctx.remote.run(node, cmd, timeout=30)
     if not result.ok:
         raise StepFailed(f"{label}: writing {node.config_path} failed: {result.describe()}")
@@ -86,7 +91,8 @@ def format_controller(ctx: UpgradeContext, node_id: int, label: str, cluster_id:
     """kafka-storage.sh format with the ZooKeeper cluster's id (an already formatted
     directory of the same cluster is left as it is)."""
     node = ctx.node(node_id)
-    cmd = quote_command(
+    cmd = kafka_command(
+        node,
         [
             f"{node.link}/bin/kafka-storage.sh",
             "format",
@@ -141,7 +147,11 @@ def wait_controller_quorum(ctx: UpgradeContext) -> int:
 def _completed_command(node: Node) -> str:
     log_dir = node.log_dir or node.link / "logs"
     pattern = shlex.quote(COMPLETED_LOG_LINE)
-    return f"cat {shlex.quote(str(log_dir))}/server.log* 2>/dev/null | grep -cF {pattern}; true"
+    k = node.access.kafka_sh()
+    return (
+        f'for f in {shlex.quote(str(log_dir))}/server.log*; do {k}tail -n +1 "$f"; done '
+        f"2>/dev/null | grep -cF {pattern}; true"
+    )
 
 
 @task(task_run_name="wait-migration-complete", cache_policy=NO_CACHE)
@@ -185,7 +195,10 @@ def read_controller_config(ctx: UpgradeContext, node_id: int) -> dict[str, str] 
     """A new controller's server.properties, or None when the migration has not written it."""
     node = ctx.node(node_id)
     path = shlex.quote(str(node.config_path))
-    result = ctx.remote.run(node, f"test -e {path} && cat {path} || echo __absent__", timeout=30)
+    r = node.access.root_sh()
+    result = ctx.remote.run(
+        node, f"{r}test -e {path} && {r}cat {path} || echo __absent__", timeout=30
+    )
     if not result.ok:
         raise StepFailed(
             f"controller {node_id}: cannot read {node.config_path}: {result.describe()}"
@@ -203,7 +216,8 @@ def set_aside_metadata(ctx: UpgradeContext, node_id: int, label: str, suffix: st
     assert isinstance(node, ControllerToAdd)
     src = shlex.quote(str(node.metadata_dir))
     dst = shlex.quote(f"{node.metadata_dir}.{suffix}")
-    result = ctx.remote.run(node, f"if [ -e {src} ]; then mv {src} {dst}; fi", timeout=30)
+    k = node.access.kafka_sh()  # the metadata log belongs to the Kafka user
+    result = ctx.remote.run(node, f"if [ -e {src} ]; then {k}env mv {src} {dst}; fi", timeout=30)
     if not result.ok:
         raise StepFailed(f"{label}: moving {node.metadata_dir} aside failed: {result.describe()}")
     get_run_logger().info("%s: metadata log moved aside to %s.%s", label, node.metadata_dir, suffix)
@@ -216,7 +230,10 @@ def read_backup(
     """The server.properties a phase's roll backed up before it touched the node, if any."""
     node = ctx.node(node_id)
     path = shlex.quote(backup_path(node, phase, binary))
-    result = ctx.remote.run(node, f"test -e {path} && cat {path} || echo __absent__", timeout=30)
+    r = node.access.root_sh()
+    result = ctx.remote.run(
+        node, f"{r}test -e {path} && {r}cat {path} || echo __absent__", timeout=30
+    )
     if not result.ok or result.stdout.strip() == "__absent__":
         return None
     return read_properties(result.stdout)

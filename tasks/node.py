@@ -9,7 +9,6 @@ the run.
 
 from __future__ import annotations
 
-import shlex
 import time
 
 from prefect import get_run_logger, task
@@ -31,11 +30,13 @@ from kafka_upgrade.core.node_commands import (
     pid_alive_command,
     probe_and_stop_command,
     probe_command,
+    read_config_command,
     restore_backup_command,
     split_probe_and_stop,
     staged_command,
     start_command,
     switch_binary_command,
+    write_config_command,
 )
 from kafka_upgrade.core.node_steps import Next, after_stop_asked, before_start, exit_watch
 from kafka_upgrade.core.properties import apply_properties, read_properties
@@ -68,7 +69,7 @@ def probe_node(ctx: UpgradeContext, node_id: int) -> NodeState:
 @task(task_run_name="read-config-{node_id}", **RETRIES)
 def read_config(ctx: UpgradeContext, node_id: int) -> dict[str, str]:
     node = ctx.node(node_id)
-    result = ctx.remote.look(node, f"cat {shlex.quote(str(node.config_path))}")
+    result = ctx.remote.look(node, read_config_command(node))
     if not result.ok:
         raise StepFailed(
             f"node {node_id}: cannot read {node.config_path}: {result.describe()}; "
@@ -118,7 +119,8 @@ def require_staged(node: Node, label: str, version: str, staged: bool) -> None:
     if not staged:
         raise StepFailed(
             f"{label}: {node.version_dir(version)} is not installed on {node.host}; "
-            f"stage Kafka {version} there (side by side) and re-run. The node was not touched."
+            f"stage it (`kafka-upgrade stage --inventory <file> --version {version}`) and "
+            "re-run. The node was not touched."
         )
 
 
@@ -163,20 +165,14 @@ def set_config(
     logger = get_run_logger()
     node = ctx.node(node_id)
     config = str(node.config_path)
-    current = ctx.remote.run(node, f"cat {shlex.quote(config)}", timeout=30)
+    current = ctx.remote.run(node, read_config_command(node), timeout=30)
     if not current.ok:
         raise StepFailed(f"{label}: cannot read {config}: {current.describe()}")
     new_text = apply_properties(current.stdout, updates)
     if new_text == current.stdout:
         logger.info("%s: %s already has %s", label, config, updates)
         return False
-    tmp = f"{config}.kafka-upgrade-tmp"
-    cmd = (
-        f"printf '%s' {shlex.quote(new_text)} > {shlex.quote(tmp)} && "
-        f"chmod --reference={shlex.quote(config)} {shlex.quote(tmp)} && "
-        f"mv -f {shlex.quote(tmp)} {shlex.quote(config)}"
-    )
-    result = ctx.remote.run(node, cmd, timeout=30)
+    result = ctx.remote.run(node, write_config_command(node, new_text), timeout=30)
     if not result.ok:
         raise StepFailed(f"{label}: writing {config} failed: {result.describe()}")
     logger.info(

@@ -294,18 +294,20 @@ def node_subject(node: Node) -> str:
 
 
 STAGED = "staged"
+SUDOERS_HINT = "`kafka-upgrade sudoers --inventory <file>`"
 CONFIG_OK = "config-ok"
 
 
 def node_check_command(node: Node, version: str) -> str:
     """One SSH command: is ``version`` staged, is server.properties readable, what runs."""
-    from kafka_upgrade.core.node_commands import probe_command  # pulls in paramiko: only here
+    from kafka_upgrade.core.access_checks import access_check_command
 
     bin_dir = shlex.quote(str(node.version_dir(version) / "bin" / "kafka-server-start.sh"))
     config = shlex.quote(str(node.config_path))
+    r = node.access.root_sh()
     return (
-        f"if test -x {bin_dir}; then echo {STAGED}; fi; "
-        f"if test -r {config}; then echo {CONFIG_OK}; fi; {probe_command(node)}; true"
+        f"if {r}test -x {bin_dir}; then echo {STAGED}; fi; "
+        f"if {r}test -r {config}; then echo {CONFIG_OK}; fi; {access_check_command(node)}"
     )
 
 
@@ -318,10 +320,13 @@ def node_check_problems(
     target (a re-run); a stopped one is left to preflight, which knows
     whether this upgrade stopped it.
     """
+    from kafka_upgrade.core.access_checks import access_problems
     from kafka_upgrade.core.node_commands import parse_probe
 
     lines = {line.strip() for line in stdout.splitlines()}
-    problems: list[Problem] = []
+    problems = [
+        Problem(node_subject(node), said) for said in access_problems(node, stdout, SUDOERS_HINT)
+    ]
     running = parse_probe(stdout).process
     if (
         purpose == "upgrade"
@@ -344,8 +349,9 @@ def node_check_problems(
             Problem(
                 node_subject(node),
                 f"Kafka {version} ({what}) is not staged: {node.version_dir(version)}/bin/"
-                f"kafka-server-start.sh is missing; unpack kafka_2.13-{version} into "
-                f"{node.install_dir} first",
+                f"kafka-server-start.sh is missing; stage it with `kafka-upgrade stage "
+                f"--inventory <file> --version {version}` (or unpack kafka_2.13-{version} into "
+                f"{node.install_dir})",
             )
         )
     if CONFIG_OK not in lines:

@@ -17,11 +17,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from kafka_upgrade.core.errors import BadInput
 from kafka_upgrade.core.modes import ZOOKEEPER, ModeField
+from kafka_upgrade.core.privilege import Access
 
 Role = Literal["broker", "controller"]
 
@@ -49,20 +58,104 @@ class SshSettings(_Strict):
     command_timeout_s: float = Field(120.0, gt=0, description="Upper bound for one remote command.")
 
 
+TEMPLATE_FIELDS = ("id", "host", "config", "link", "install_dir", "kafka_user")
+
+
 class ServiceControl(_Strict):
-    kind: Literal["scripts", "systemd"] = Field(
+    kind: Literal["scripts", "systemd", "command"] = Field(
         "scripts",
         description="'scripts': kafka-server-start.sh -daemon / kafka-server-stop.sh from the "
-        "current install; 'systemd': systemctl start/stop of `unit`.",
+        "current install; 'systemd': systemctl start/stop of `unit`; 'command': the `start`, "
+        "`stop` and `status` command templates (supervisord, init scripts, a site wrapper).",
     )
     unit: str | None = Field(None, description="systemd unit name, for kind=systemd.")
-    sudo: bool = Field(False, description="Prefix service commands with sudo -n.")
+    start: str | None = Field(
+        None,
+        description="kind=command: the command that starts the node, e.g. "
+        "'supervisorctl start kafka' or '/etc/init.d/kafka start'. Placeholders "
+        "{id} {host} {config} {link} {install_dir} {kafka_user} are filled in, quoted.",
+    )
+    stop: str | None = Field(
+        None,
+        description="kind=command: the command that asks for a controlled shutdown (SIGTERM); "
+        "the tool waits for the process to exit itself.",
+    )
+    status: str | None = Field(
+        None,
+        description="kind=command: a command that exits 0 while the node runs; preflight "
+        "runs it on every running node to prove the templates work.",
+    )
+    sudo: bool = Field(
+        False,
+        description="Run the service commands with sudo -n as root (privilege.sudo runs every "
+        "command that needs it through sudo, these included).",
+    )
 
     @model_validator(mode="after")
-    def _unit_for_systemd(self) -> ServiceControl:
+    def _complete(self) -> ServiceControl:
         if self.kind == "systemd" and not self.unit:
             raise ValueError("service.kind is 'systemd' but service.unit is empty: name the unit")
+        templates = {"start": self.start, "stop": self.stop, "status": self.status}
+        if self.kind == "command":
+            missing = [name for name, text in templates.items() if not text]
+            if missing:
+                raise ValueError(
+                    f"service.kind is 'command' but service.{missing[0]} is empty: give the "
+                    f"command that {'checks' if missing[0] == 'status' else missing[0] + 's'} "
+                    "the node"
+                )
+        elif any(templates.values()):
+            raise ValueError(
+                "service.start/stop/status are for service.kind 'command'; set kind: command "
+                "or remove them"
+            )
+        for name, text in templates.items():
+            if text:
+                _check_template(f"service.{name}", text)
         return self
+
+
+def _check_template(field: str, text: str) -> None:
+    """A template splits into words and names only the known placeholders."""
+    import shlex
+    import string
+
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc} (quote the command as a shell would)") from None
+    if not words:
+        raise ValueError(f"{field} is empty")
+    if not words[0].startswith("/") and "/" in words[0]:
+        raise ValueError(f"{field}: give the program as an absolute path or a plain name")
+    for word in words:
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(word) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"{field}: {exc} (write a literal brace as {{{{ or }}}})") from None
+        unknown = [n for n in names if n not in TEMPLATE_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"{field}: unknown placeholder {{{unknown[0]}}}; use "
+                + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+            )
+
+
+class Privilege(_Strict):
+    """How the login reaches Kafka's files and processes on a node."""
+
+    sudo: bool = Field(
+        False,
+        description="Run every remote action that needs it through sudo -n: the file work on "
+        "server.properties and the install directory as root, the JVM probe, Kafka's scripts "
+        "and logs as kafka_user. `kafka-upgrade sudoers` prints the sudoers lines.",
+    )
+    kafka_user: str | None = Field(
+        None,
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="The user that owns Kafka's data and runs the JVM; staged versions are "
+        "given to it. Default: the SSH login user.",
+    )
 
 
 class HasRoles:
@@ -109,6 +202,15 @@ class Node(_Strict, HasRoles):
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment for Kafka commands (KAFKA_HEAP_OPTS, ...)."
     )
+    privilege: Privilege | None = Field(
+        None, description="This node's own privilege settings; the top-level ones when empty."
+    )
+    # Set by the inventory: the login and the privilege settings that apply here.
+    _access: Access = PrivateAttr(default_factory=Access)
+
+    @property
+    def access(self) -> Access:
+        return self._access
 
     @property
     def link(self) -> Path:
@@ -301,6 +403,10 @@ class Inventory(BaseSettings):
     current_version: str = Field(pattern=_VERSION_PATTERN)
     target_version: str | None = Field(None, pattern=_VERSION_PATTERN)
     ssh: SshSettings
+    privilege: Privilege = Field(
+        default_factory=Privilege,
+        description="sudo and the Kafka user on every node (a node may override it).",
+    )
     nodes: list[Node] = Field(min_length=1)
     zookeeper: ZooKeeper | None = None
     migration: Migration | None = Field(
@@ -374,7 +480,14 @@ class Inventory(BaseSettings):
                     "controllers share one node id space in KRaft: pick ids no broker uses "
                     "(e.g. 3000 and up)"
                 )
+        self._resolve_access()
         return self
+
+    def _resolve_access(self) -> None:
+        """Give every node the login and privilege settings that apply to it."""
+        for n in [*self.nodes, *(self.migration.controllers if self.migration else [])]:
+            p = n.privilege or self.privilege
+            n._access = Access(self.ssh_user(n), p.sudo, p.kafka_user)
 
     def node(self, node_id: int) -> Node:
         for n in self.nodes:

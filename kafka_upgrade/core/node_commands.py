@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 
 from kafka_upgrade.core.inventory import Node
-from kafka_upgrade.core.shell import node_env, quote_command
+from kafka_upgrade.core.service_commands import start_command, stop_command
 
 _JAR = re.compile(r"kafka_2\.1[23]-(\d+\.\d+\.\d+)\.jar")
 _MAIN_CLASS = {"kafka": r"kafka\.Kafka", "zookeeper": r"org\.apache\.zookeeper\.server\.quorum"}
@@ -42,19 +42,20 @@ class NodeState:
 
 def probe_command(node: Node) -> str:
     """Print ``pid=<pid> jar=<jar>`` per matching JVM and ``link=<target>``."""
-    return find_process_script(str(node.config_path), "kafka") + (
+    return find_process_script(str(node.config_path), "kafka", node.access.kafka_sh()) + (
         f"; printf 'link=%s\\n' \"$(readlink {shlex.quote(str(node.link))} || true)\""
     )
 
 
-def find_process_script(config_path: str, kind: str = "kafka") -> str:
+def find_process_script(config_path: str, kind: str = "kafka", as_owner: str = "") -> str:
+    """``as_owner``: the prefix that reads another user's ``/proc/PID/fd`` (sudo -u kafka)."""
     cfg = shlex.quote(config_path)
     pattern = shlex.quote(_MAIN_CLASS[kind])
     return (
         f"for pid in $(pgrep -f {pattern} || true); do "
         f"if tr '\\0' '\\n' < /proc/$pid/cmdline 2>/dev/null | grep -qxF -- {cfg}; then "
-        "jar=$(ls -l /proc/$pid/fd 2>/dev/null | grep -o 'kafka_2\\.1[23]-[0-9][0-9.]*\\.jar' "
-        "| head -n 1); "
+        f"jar=$({as_owner}ls -l /proc/$pid/fd 2>/dev/null "
+        "| grep -o 'kafka_2\\.1[23]-[0-9][0-9.]*\\.jar' | head -n 1); "
         'printf \'pid=%s jar=%s\\n\' "$pid" "$jar"; fi; done'
     )
 
@@ -73,31 +74,6 @@ def parse_probe(stdout: str) -> NodeState:
             match = re.search(r"kafka_2\.1[23]-(\d+\.\d+\.\d+)", target)
             link_version = match.group(1) if match else None
     return NodeState(process=process, link_version=link_version)
-
-
-def _sudo(node: Node) -> list[str]:
-    return ["sudo", "-n"] if node.service.sudo else []
-
-
-def start_command(node: Node) -> str:
-    if node.service.kind == "systemd":
-        return quote_command([*_sudo(node), "systemctl", "start", str(node.service.unit)])
-    return quote_command(
-        [*_sudo(node), f"{node.link}/bin/kafka-server-start.sh", "-daemon", str(node.config_path)],
-        env=node_env(node),
-    )
-
-
-def stop_command(node: Node) -> str:
-    """Ask for a controlled shutdown; does not wait (the caller waits on the pid)."""
-    if node.service.kind == "systemd":
-        return quote_command(
-            [*_sudo(node), "systemctl", "stop", "--no-block", str(node.service.unit)]
-        )
-    return quote_command(
-        [*_sudo(node), f"{node.link}/bin/kafka-server-stop.sh", str(node.config_path)],
-        env=node_env(node),
-    )
 
 
 STOPPING = "#kafka-upgrade:stopping"
@@ -132,16 +108,18 @@ def switch_binary_command(node: Node, version: str) -> str:
     link = node.link
     tmp = link.with_name(link.name + ".kafka-upgrade-tmp")
     t, lk, tp = (shlex.quote(str(p)) for p in (target, link, tmp))
+    r = node.access.root_sh()
     return (
-        f"test -x {t}/bin/kafka-server-start.sh || "
+        f"{r}test -x {t}/bin/kafka-server-start.sh || "
         f"{{ echo 'version directory {target} is not staged on this host' >&2; exit 3; }}; "
-        f"ln -sfn {t} {tp} && mv -Tf {tp} {lk}"
+        f"{r}ln -sfn {t} {tp} && {r}mv -Tf {tp} {lk}"
     )
 
 
 def staged_command(node: Node, version: str) -> str:
     path = shlex.quote(str(node.version_dir(version)))
-    return f"test -x {path}/bin/kafka-server-start.sh && echo staged || echo missing"
+    r = node.access.root_sh()
+    return f"{r}test -x {path}/bin/kafka-server-start.sh && echo staged || echo missing"
 
 
 def backup_path(node: Node, phase: str, binary: str) -> str:
@@ -153,7 +131,10 @@ def backup_path(node: Node, phase: str, binary: str) -> str:
 def backup_exists_command(node: Node, binary: str) -> str:
     """'yes' when any phase of the upgrade to ``binary`` left a backup on this node."""
     pattern = f"{node.config_path}.kafka-upgrade-{binary}-"
-    return f'for f in {shlex.quote(pattern)}*.bak; do test -e "$f" && echo yes && break; done; true'
+    r = node.access.root_sh()
+    return (
+        f'for f in {shlex.quote(pattern)}*.bak; do {r}test -e "$f" && echo yes && break; done; true'
+    )
 
 
 _CONFIG_BEGIN = "#kafka-upgrade:config-begin"
@@ -179,13 +160,14 @@ def look_command(node: Node, binary: str) -> str:
     config = shlex.quote(str(node.config_path))
     pattern = shlex.quote(f"{node.config_path}.kafka-upgrade-{binary}-")
     version_dir = shlex.quote(str(node.version_dir(binary)))
+    r = node.access.root_sh()
     return (
         probe_command(node)
-        + f"; echo {shlex.quote(_CONFIG_BEGIN)}; cat {config} 2>/dev/null"
+        + f"; echo {shlex.quote(_CONFIG_BEGIN)}; {r}cat {config} 2>/dev/null"
         + f" && {{ echo; echo {shlex.quote(_CONFIG_END)}; }}"
-        + f'; b=no; for f in {pattern}*.bak; do test -e "$f" && b=yes && break; done'
+        + f'; b=no; for f in {pattern}*.bak; do {r}test -e "$f" && b=yes && break; done'
         + '; echo "backup=$b"'
-        + f"; if test -x {version_dir}/bin/kafka-server-start.sh; then echo staged=yes;"
+        + f"; if {r}test -x {version_dir}/bin/kafka-server-start.sh; then echo staged=yes;"
         + " else echo staged=no; fi"
     )
 
@@ -216,10 +198,11 @@ def backup_command(node: Node, backup: str) -> str:
     config = shlex.quote(str(node.config_path))
     b = shlex.quote(backup)
     part = shlex.quote(f"{backup}.part")
+    r = node.access.root_sh()
     return (
-        f"if ! test -e {b}; then "
-        f"{{ cp -p {config} {part} && cmp -s {config} {part} && mv -f {part} {b}; }} "
-        f"|| {{ rm -f {part}; exit 1; }}; fi; echo {b}"
+        f"if ! {r}test -e {b}; then "
+        f"{{ {r}cp -p {config} {part} && {r}cmp -s {config} {part} && {r}mv -f {part} {b}; }} "
+        f"|| {{ {r}rm -f {part}; exit 1; }}; fi; echo {b}"
     )
 
 
@@ -228,7 +211,8 @@ def restore_backup_command(node: Node, backup: str) -> str:
     config = shlex.quote(str(node.config_path))
     tmp = shlex.quote(f"{node.config_path}.kafka-upgrade-tmp")
     b = shlex.quote(backup)
-    return f"test -e {b} && cp -p {b} {tmp} && mv -f {tmp} {config}"
+    r = node.access.root_sh()
+    return f"{r}test -e {b} && {r}cp -p {b} {tmp} && {r}mv -f {tmp} {config}"
 
 
 def log_tail_command(node: Node, lines: int = 15) -> str:
@@ -236,7 +220,56 @@ def log_tail_command(node: Node, lines: int = 15) -> str:
     server.log, each under a header."""
     log_dir = node.log_dir or node.link / "logs"
     parts = []
+    k = node.access.kafka_sh()
     for name in ("kafkaServer.out", "server.log"):
         path = shlex.quote(str(log_dir / name))
-        parts.append(f"if [ -s {path} ]; then echo '--- {name}'; tail -n {int(lines)} {path}; fi")
+        parts.append(
+            f"t=$({k}tail -n {int(lines)} {path} 2>/dev/null); "
+            f"if [ -n \"$t\" ]; then echo '--- {name}'; printf '%s\\n' \"$t\"; fi"
+        )
     return "; ".join(parts) + "; true"
+
+
+def read_config_command(node: Node) -> str:
+    return f"{node.access.root_sh()}cat {shlex.quote(str(node.config_path))}"
+
+
+def write_config_command(node: Node, text: str) -> str:
+    """Replace server.properties with ``text`` atomically, keeping its owner, group and mode:
+    written beside it (text on standard input, never on a command line), given the config's
+    owner and mode, then renamed over it."""
+    r = node.access.root_sh()
+    config = shlex.quote(str(node.config_path))
+    tmp = shlex.quote(f"{node.config_path}.kafka-upgrade-tmp")
+    return (
+        f"printf '%s' {shlex.quote(text)} | {r}tee {tmp} >/dev/null && "
+        f"{r}chown --reference={config} {tmp} && {r}chmod --reference={config} {tmp} && "
+        f"{r}mv -f {tmp} {config} || {{ {r}rm -f {tmp}; exit 1; }}"
+    )
+
+
+__all__ = [
+    "STOPPING",
+    "NodeLook",
+    "NodeState",
+    "ProcessInfo",
+    "backup_command",
+    "backup_exists_command",
+    "backup_path",
+    "find_process_script",
+    "log_tail_command",
+    "look_command",
+    "parse_look",
+    "parse_probe",
+    "pid_alive_command",
+    "probe_and_stop_command",
+    "probe_command",
+    "read_config_command",
+    "restore_backup_command",
+    "split_probe_and_stop",
+    "staged_command",
+    "start_command",
+    "stop_command",
+    "switch_binary_command",
+    "write_config_command",
+]

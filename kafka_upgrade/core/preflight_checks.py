@@ -68,7 +68,7 @@ from kafka_upgrade.core.health import ClusterSnapshot, PartitionState, Reason, V
 from kafka_upgrade.core.inventory import Node
 from kafka_upgrade.core.plan import pin_conflicts
 from kafka_upgrade.core.roll_plan import NodeObservation, NodeState, Want, node_state
-from kafka_upgrade.core.shell import node_env, quote_command
+from kafka_upgrade.core.shell import kafka_command, node_env, quote_command
 from kafka_upgrade.core.upgrade_path import parse_version
 
 Release = tuple[int, int]
@@ -554,7 +554,8 @@ def deprecated_requests_command(node: Node, port: int) -> str:
     MBean once. Its own JVM must not open the broker's JMX port (it is taken), so the
     JMX settings of the node's env are blanked for it."""
     env = {**node_env(node), "KAFKA_HEAP_OPTS": "-Xmx128m", "JMX_PORT": "", "KAFKA_JMX_OPTS": ""}
-    return quote_command(
+    return kafka_command(
+        node,
         [
             f"{node.link}/bin/kafka-run-class.sh",
             JMXTOOL,
@@ -793,7 +794,8 @@ def inspect_node(node: Node, obs: NodeObservation, current: str, target: str) ->
             blocking(
                 "not-staged",
                 subject,
-                f"{node.version_dir(target)} is not installed; stage Kafka {target} there first",
+                f"{node.version_dir(target)} is not installed; stage it first: "
+                f"`kafka-upgrade stage --inventory <file> --version {target}`",
             )
         )
     props = dict(obs.config)

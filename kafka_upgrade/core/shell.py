@@ -23,3 +23,12 @@ def node_env(node: Node) -> dict[str, str]:
     if node.log_dir is not None:
         env.setdefault("LOG_DIR", str(node.log_dir))
     return env
+
+
+def kafka_command(node: Node, argv: Iterable[str | Path], env: Mapping[str, str]) -> str:
+    """One of Kafka's scripts or tools, run as the Kafka user when that is another user
+    (``sudo -n -u <kafka_user> -- env K=V ...``), else as the login with ``env``."""
+    if node.access.separate_kafka_user:
+        settings = [f"{k}={v}" for k, v in env.items()]
+        return quote_command([*node.access.kafka(), "env", *settings, *argv])
+    return quote_command(argv, env=env)

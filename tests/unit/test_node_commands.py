@@ -57,8 +57,23 @@ def test_stop_targets_this_node_config_only() -> None:
 
 def test_systemd_service() -> None:
     n = node(service={"kind": "systemd", "unit": "kafka.service", "sudo": True})
-    assert shlex.split(start_command(n)) == ["sudo", "-n", "systemctl", "start", "kafka.service"]
-    assert "--no-block" in shlex.split(stop_command(n))
+    assert shlex.split(start_command(n)) == [
+        "sudo",
+        "-n",
+        "--",
+        "systemctl",
+        "start",
+        "kafka.service",
+    ]
+    assert shlex.split(stop_command(n)) == [
+        "sudo",
+        "-n",
+        "--",
+        "systemctl",
+        "stop",
+        "--no-block",
+        "kafka.service",
+    ]
 
 
 def test_parse_probe_reads_version_from_the_open_jar() -> None:

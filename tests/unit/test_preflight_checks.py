@@ -588,7 +588,8 @@ def test_inspect_node(
 def test_inspect_node_messages_say_what_to_do() -> None:
     missing = inspect_node(node(), _observed(staged=False), "3.9.1", "4.1.1").findings[0]
     assert missing.message == (
-        "/opt/kafka/kafka_2.13-4.1.1 is not installed; stage Kafka 4.1.1 there first"
+        "/opt/kafka/kafka_2.13-4.1.1 is not installed; stage it first: "
+        "`kafka-upgrade stage --inventory <file> --version 4.1.1`"
     )
     unknown = inspect_node(node(), _observed(binary=None), "3.9.1", "4.1.1").findings[0]
     assert unknown.message == (
