@@ -6,7 +6,7 @@ PY := .venv/bin/python
 # quiet and instant when everything is there. `UV=...` picks a uv.
 BOOTSTRAP := UV="$(UV)" scripts/bootstrap.sh
 
-.PHONY: install demo serve test unit integration lint fmt clean bench
+.PHONY: install demo serve test unit integration lint fmt clean bench reference
 
 install:
 	@$(BOOTSTRAP) install
@@ -32,6 +32,10 @@ integration:
 # Benchmarks (benchmarks/README.md): figures side by side, then name=value headlines.
 bench: install
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+# The inventory's reference (docs/inventory.md, docs/inventory.schema.json), from its models.
+reference: install
+	$(PY) -m kafka_upgrade.app.inventory_reference
 
 lint: install
 	.venv/bin/ruff check .

@@ -54,7 +54,12 @@ class SshSettings(_Strict):
         description="known_hosts file used to verify host keys; ~/.ssh/known_hosts when empty. "
         "Unknown or changed host keys are refused.",
     )
-    connect_timeout_s: float = Field(10.0, gt=0)
+    connect_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds to open an SSH connection (and see its banner); also bounds "
+        "preflight's quick look at each node and its probe of bootstrap_servers.",
+    )
     command_timeout_s: float = Field(120.0, gt=0, description="Upper bound for one remote command.")
 
 
@@ -178,8 +183,10 @@ class Node(_Strict, HasRoles):
     id: int = Field(ge=0, description="broker.id / node.id")
     host: str = Field(description="Address the node is reached at over SSH.")
     roles: list[Role] = Field(description="'broker', 'controller' or both (KRaft combined).")
-    ssh_port: int | None = Field(None, ge=1, le=65535)
-    ssh_user: str | None = None
+    ssh_port: int | None = Field(
+        None, ge=1, le=65535, description="SSH port of this node; ssh.port when empty."
+    )
+    ssh_user: str | None = Field(None, description="Login user on this node; ssh.user when empty.")
     install_dir: Path = Field(
         description="Directory holding the Kafka versions side by side (kafka_2.13-X.Y.Z/)."
     )
@@ -198,7 +205,9 @@ class Node(_Strict, HasRoles):
         description="The broker's JMX port, for preflight's old-client check (KIP-896); "
         "JMX_PORT in env works too.",
     )
-    service: ServiceControl = Field(default_factory=ServiceControl)
+    service: ServiceControl = Field(
+        default_factory=ServiceControl, description="How the node's Kafka is stopped and started."
+    )
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment for Kafka commands (KAFKA_HEAP_OPTS, ...)."
     )
@@ -308,17 +317,41 @@ class Migration(_Strict):
 class KafkaClientSettings(_Strict):
     """Settings of the AdminClient / health clients (librdkafka names, underscores for dots)."""
 
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="Protocol of the listener in bootstrap_servers (security.protocol); the "
+        "sasl_* settings need SASL_PLAINTEXT or SASL_SSL.",
+    )
+    sasl_mechanism: str | None = Field(
+        None,
+        description="SASL mechanism of that listener: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, "
+        "GSSAPI or OAUTHBEARER.",
+    )
+    sasl_username: str | None = Field(
+        None, description="SASL user name (needed by PLAIN and SCRAM)."
+    )
+    sasl_password: SecretStr | None = Field(
+        None,
+        description="SASL password (PLAIN and SCRAM); best set in the environment as "
+        "KAFKA_UPGRADE_KAFKA__SASL_PASSWORD, or use sasl_password_block.",
+    )
     sasl_password_block: str | None = Field(
         None, description="Name of a Prefect Secret block holding the SASL password."
     )
-    ssl_ca_location: Path | None = None
-    ssl_certificate_location: Path | None = None
-    ssl_key_location: Path | None = None
-    ssl_key_password: SecretStr | None = None
+    ssl_ca_location: Path | None = Field(
+        None,
+        description="CA certificate (PEM) that signed the brokers' certificates, on the machine "
+        "running the upgrade.",
+    )
+    ssl_certificate_location: Path | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS, on the machine running it."
+    )
+    ssl_key_location: Path | None = Field(
+        None, description="Private key of the client certificate, on the machine running it."
+    )
+    ssl_key_password: SecretStr | None = Field(
+        None, description="Password of ssl_key_location, when the key is encrypted."
+    )
     tools_command_config: Path | None = Field(
         None,
         description="Client properties file present on every node, passed to Kafka's CLI "
@@ -398,25 +431,53 @@ class Inventory(BaseSettings):
     )
 
     cluster: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Cluster name (kebab-case).")
-    mode: ModeField
-    bootstrap_servers: str
-    current_version: str = Field(pattern=_VERSION_PATTERN)
-    target_version: str | None = Field(None, pattern=_VERSION_PATTERN)
-    ssh: SshSettings
+    mode: ModeField = Field(
+        description="Where the cluster keeps its metadata: 'zk' (ZooKeeper) or 'kraft'. It "
+        "decides the roll order and the step after phase 1."
+    )
+    bootstrap_servers: str = Field(
+        description="The brokers' client listener as host:port,host:port,...; the admin "
+        "client, the health checks and Kafka's CLI tools connect here."
+    )
+    current_version: str = Field(
+        pattern=_VERSION_PATTERN,
+        description="Kafka version the nodes run now (X.Y.Z); the upgrade path starts here and "
+        "a rollback returns here.",
+    )
+    target_version: str | None = Field(
+        None,
+        pattern=_VERSION_PATTERN,
+        description="Kafka version to upgrade to (X.Y.Z), staged on every node beforehand; a "
+        "run's --to / to_version overrides it.",
+    )
+    ssh: SshSettings = Field(description="How to log in to the nodes.")
     privilege: Privilege = Field(
         default_factory=Privilege,
         description="sudo and the Kafka user on every node (a node may override it).",
     )
-    nodes: list[Node] = Field(min_length=1)
-    zookeeper: ZooKeeper | None = None
+    nodes: list[Node] = Field(
+        min_length=1, description="Every node of the cluster: brokers and KRaft controllers."
+    )
+    zookeeper: ZooKeeper | None = Field(
+        None, description="ZooKeeper mode only (required there): where ZooKeeper is."
+    )
     migration: Migration | None = Field(
         None,
         description="ZooKeeper mode only: the KRaft controllers `kafka-upgrade migrate` adds, "
         "and the migration's settings.",
     )
-    kafka: KafkaClientSettings = Field(default_factory=KafkaClientSettings)
-    timeouts: Timeouts = Field(default_factory=Timeouts)
-    health: HealthThresholds = Field(default_factory=HealthThresholds)
+    kafka: KafkaClientSettings = Field(
+        default_factory=KafkaClientSettings,
+        description="How the admin and health clients log in to the brokers.",
+    )
+    timeouts: Timeouts = Field(
+        default_factory=Timeouts, description="How long each step may wait before it fails."
+    )
+    health: HealthThresholds = Field(
+        default_factory=HealthThresholds,
+        description="When the cluster counts as healthy: how often it is polled and how long it "
+        "must stay healthy before the roll moves on.",
+    )
     accept_unavailable: list[str] = Field(
         default_factory=list,
         description="Topics you accept to be unavailable while their brokers restart "
