@@ -454,9 +454,10 @@ def _wide() -> Console:
 
 
 def _register_service_commands() -> None:
-    from kafka_upgrade.app.cli_service import register_commands
+    from kafka_upgrade.app import cli_hosts, cli_service
 
-    register_commands(app)
+    cli_service.register_commands(app)
+    cli_hosts.register_commands(app)
 
 
 _register_service_commands()

@@ -121,7 +121,7 @@ def sudoers_dropin(login: str, needed: list[Grant], paths: dict[str, str] | None
         "# /etc/sudoers.d/kafka-upgrade: what kafka-upgrade may run on this Kafka node,",
         f"# as the SSH login {login}, without a password (install with visudo -cf, mode 0440).",
     ]
-    body = [g.line(login, paths.get(g.program)) for g in dict.fromkeys(needed)]
+    body = list(dict.fromkeys(g.line(login, paths.get(g.program)) for g in needed))
     return "\n".join([*head, *body]) + "\n"
 
 
