@@ -7,7 +7,8 @@ come from ``tasks.facts`` and ``tasks.node``):
 2. Every node: the target staged, the protocol pins sane, running (or left
    stopped by this very upgrade, which the roll then starts first) on the
    current or the target version, no config in server.properties that the
-   target removed, the Java the target needs.
+   target removed, every action the roll takes allowed (sudo, write access:
+   ``core/access_checks.py``), the Java the target needs.
 3. Crossing into 4.x: no client on any 3.7+ broker still sending request
    versions 4.0 removed (KIP-896), read over JMX.
 4. No topic that a single restart makes unavailable, unless the operator
@@ -52,7 +53,7 @@ from kafka_upgrade.core.preflight_checks import (
 from kafka_upgrade.core.roll_plan import NodeObservation
 from kafka_upgrade.core.upgrade_path import check_upgrade_path
 from tasks.context import UpgradeContext, each_node, node_label
-from tasks.facts import cluster_snapshot, deprecated_requests, java_version
+from tasks.facts import cluster_snapshot, deprecated_requests, java_version, node_access
 from tasks.kafka_tools import run_tool
 from tasks.node import observe_node
 from tasks.sensors import wait_cluster_healthy
@@ -133,6 +134,7 @@ def inspect_cluster(
             left_down.append(label)
         elif seen.running:
             running[node.id] = obs
+    findings += _access_findings(ctx, in_flow)
     findings += _java_findings(ctx, target, in_flow)
 
     # 3. Old clients, on every 3.x broker from 3.7 that runs now.
@@ -161,6 +163,19 @@ def _report(
         tuple(accepted_at_risk),
         tuple(left_down),
     )
+
+
+def _access_findings(ctx: UpgradeContext, in_flow: bool) -> list[Finding]:
+    """Every action the roll takes is allowed on every node (sudo, write access)."""
+    nodes = ctx.inventory.nodes
+    said: list[list[str]] = each_node(
+        in_flow, node_access, ctx, [(n.id, node_label(n)) for n in nodes]
+    )
+    return [
+        blocking("access", node_subject(node), sentence)
+        for node, sentences in zip(nodes, said, strict=True)
+        for sentence in sentences
+    ]
 
 
 def _java_findings(ctx: UpgradeContext, target: str, in_flow: bool) -> list[Finding]:

@@ -57,6 +57,7 @@ fi
 if [ "$PROFILE" = test ]; then
   have initdb initdb_present || packages+=(postgresql)
   have chromium on_path chromium || packages+=(chromium)
+  have sudo on_path sudo || packages+=(sudo)  # the prod-layout sandbox
 fi
 
 # The command that installs packages here, or nothing when this user cannot.

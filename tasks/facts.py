@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from prefect import task
 
+from kafka_upgrade.core.access_checks import access_check_command, access_problems
 from kafka_upgrade.core.errors import StepFailed
 from kafka_upgrade.core.health import ClusterSnapshot
 from kafka_upgrade.core.preflight_checks import (
@@ -36,6 +37,15 @@ def java_version(ctx: UpgradeContext, node_id: int, label: str) -> JavaFact:
     if "exit=" not in result.stdout:
         raise StepFailed(f"{label}: checking the Java version failed: {result.describe()}")
     return parse_java_version(result.stdout)
+
+
+@task(task_run_name="check-access-{label}", **RETRIES)
+def node_access(ctx: UpgradeContext, node_id: int, label: str) -> list[str]:
+    """What the login may not do on the node that the roll will need (sudoers lines, writable
+    directories, the JVM's open files, a service's status template): sentences, or none."""
+    node = ctx.node(node_id)
+    result = ctx.remote.run(node, access_check_command(node), timeout=60)
+    return access_problems(node, result.stdout, "`kafka-upgrade sudoers --inventory <file>`")
 
 
 @task(task_run_name="old-clients-{label}", **RETRIES)

@@ -150,8 +150,19 @@ def sandbox_up(
     ] = 0,
     stage: Annotated[
         list[str] | None,  # noqa: UP007
-        typer.Option(help="Extra versions to pre-stage on every node (default: the pair's new)."),
+        typer.Option(
+            help="Extra versions to pre-stage on every node (default: the pair's new; "
+            "'none': only the running version, for `kafka-upgrade stage`)."
+        ),
     ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(
+            help="plain: everything owned by you; prod: nodes like production hosts (an "
+            "unprivileged SSH login with sudo, Kafka run by its own user, root-owned install "
+            "and config, a service wrapper; needs root)."
+        ),
+    ] = "plain",
     kraft_controllers: Annotated[
         int,
         typer.Option(
@@ -176,7 +187,7 @@ def sandbox_up(
     """
     from kafka_upgrade.app.process_id import observe
     from kafka_upgrade.core.modes import MODES
-    from kafka_upgrade.sandbox import cluster
+    from kafka_upgrade.sandbox import cluster, prod_hosts
     from kafka_upgrade.sandbox.dist import DistError
     from kafka_upgrade.sandbox.layout import SandboxSpecError
     from kafka_upgrade.sandbox.sshd import SshdError
@@ -194,12 +205,19 @@ def sandbox_up(
             nodes=nodes,
             controllers=controllers,
             racks=racks,
-            stage=stage,
+            stage=[] if stage == ["none"] else stage,
             log=_say,
             owner=owner,
             kraft_controllers=kraft_controllers,
+            layout=layout,
         )
-    except (cluster.SandboxError, SandboxSpecError, SshdError, DistError) as exc:
+    except (
+        cluster.SandboxError,
+        SandboxSpecError,
+        SshdError,
+        DistError,
+        prod_hosts.ProdLayoutError,
+    ) as exc:
         _fail(str(exc))
     typer.echo(str(cluster.sandbox_dir(name) / "inventory.yaml"))
     _say(f"bootstrap servers: {inventory.bootstrap_servers}")

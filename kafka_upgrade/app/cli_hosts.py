@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from kafka_upgrade.app.cli_options import InventoryOption
 
@@ -19,7 +21,6 @@ def sudoers(
 ) -> None:
     """Print the /etc/sudoers.d/ drop-in that lets the SSH login do what the roll needs
     (privilege.sudo: true), one program per line; install it with `visudo -cf`."""
-    from kafka_upgrade.app.cli import _refuse
     from kafka_upgrade.core.access_checks import node_grants
     from kafka_upgrade.core.inventory import InventoryError, load_inventory
     from kafka_upgrade.core.privilege import sudoers_dropin
@@ -39,6 +40,12 @@ def sudoers(
     for login in logins:
         mine = [g for n in nodes if n.access.login == login for g in node_grants(n)]
         typer.echo(sudoers_dropin(login, mine), nl=False)
+
+
+def _refuse(message: str) -> NoReturn:
+    """Bad input: one line, nothing touched, exit 2 (as the main CLI does)."""
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code=2)
 
 
 def register_commands(app: typer.Typer) -> None:

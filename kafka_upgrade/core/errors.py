@@ -26,6 +26,7 @@
         │                   no cluster is touched; the message says what to fix
         ├── SandboxError            sandbox/cluster.py       sandbox up, status or down
         ├── SshdError               sandbox/sshd.py          the sandbox's sshd
+        ├── ProdLayoutError         sandbox/prod_hosts.py    a prod-layout sandbox here
         ├── DistError               sandbox/dist.py          fetching a Kafka distribution
         ├── TrafficError            sandbox/traffic.py       the sandbox's test traffic
         ├── ServerError             app/local_server.py      a local Prefect server or worker

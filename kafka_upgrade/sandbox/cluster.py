@@ -43,9 +43,9 @@ from kafka_upgrade.core.node_commands import (
     start_command,
     stop_command,
 )
-from kafka_upgrade.core.shell import node_env, quote_command
+from kafka_upgrade.core.shell import kafka_command, node_env
 from kafka_upgrade.core.versions import pair_for
-from kafka_upgrade.sandbox import dist, ownership, sshd
+from kafka_upgrade.sandbox import dist, ownership, prod_hosts, sshd
 from kafka_upgrade.sandbox.layout import (
     CONTROLLER_PORT,
     SANDBOX_JVM_ENV,
@@ -121,9 +121,13 @@ def _node_entry(spec: SandboxSpec, n: NodeSpec) -> dict[str, Any]:
         "config_path": str(n.config_path),
         "log_dir": str(n.log_dir),
         "controller_port": CONTROLLER_PORT,
-        "service": {"kind": "scripts"},
-        "env": {**SANDBOX_JVM_ENV, **(jmx_env(n.host) if spec.jmx else {})},
+        "service": prod_hosts.service_entry(spec) if spec.prod else {"kind": "scripts"},
+        "env": _jvm_env(spec, n),
     }
+
+
+def _jvm_env(spec: SandboxSpec, n: NodeSpec) -> dict[str, str]:
+    return {**SANDBOX_JVM_ENV, **(jmx_env(n.host) if spec.jmx else {})}
 
 
 def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
@@ -134,13 +138,15 @@ def _write_inventory(spec: SandboxSpec, stage: list[str]) -> Inventory:
         "bootstrap_servers": spec.bootstrap_servers,
         "current_version": spec.version,
         "ssh": {
-            "user": sshd.login_user(),
+            "user": spec.users.login if spec.prod else sshd.login_user(),
             "port": SSH_PORT,
             "key_file": str(files.client_key),
             "known_hosts": str(files.known_hosts),
         },
         "nodes": [_node_entry(spec, n) for n in spec.nodes],
     }
+    if spec.prod:
+        data["privilege"] = {"sudo": True, "kafka_user": spec.users.kafka}
     later = [v for v in stage if v != spec.version]
     if later:
         data["target_version"] = later[-1]
@@ -177,6 +183,7 @@ def up(
     jmx: bool = False,
     racks: int = 0,
     kraft_controllers: int = 0,
+    layout: str = "plain",
 ) -> Inventory:
     """Bring a sandbox up and return its inventory (also written to disk).
 
@@ -188,6 +195,7 @@ def up(
     ``kraft_controllers`` (zk mode, on 3.9 or with 3.9 staged): lay out that many KRaft
     controllers on their own addresses, staged and reachable over SSH but not started,
     and name them in the inventory's ``migration`` section for ``kafka-upgrade migrate``.
+    ``layout="prod"``: nodes shaped like production hosts (``sandbox/prod_hosts.py``).
     """
     version = version or pair_for(mode).old
     if stage is None:
@@ -203,9 +211,12 @@ def up(
         racks=racks,
         kraft_controllers=kraft_controllers,
         stage=stage,
+        layout=layout,
     )
     versions = [version, *[v for v in stage if v != version]]
     sshd.find_sshd()  # fail before any work when openssh-server is missing
+    if spec.prod:
+        prod_hosts.check_machine(spec)
     creator = ProcessId.current()
     owner_id = creator if owner == "creator" else owner
 
@@ -215,8 +226,11 @@ def up(
         state = _new_state(name, spec.mode, spec, creator, owner_id)
         _save_state(spec, state)
     try:
-        _lay_out(spec, dists, version)
-        inventory = _write_inventory(spec, versions)
+        if spec.prod:
+            inventory = _lay_out_prod(spec, state, dists[version], versions)
+        else:
+            _lay_out(spec, dists, version)
+            inventory = _write_inventory(spec, versions)
         _start_sshd(spec, state, log)
 
         if spec.mode.uses_zookeeper:
@@ -284,9 +298,27 @@ def _lay_out(spec: SandboxSpec, dists: dict[str, Path], version: str) -> None:
             n.config_path.write_text(server_properties(spec, n))
 
 
+def _lay_out_prod(
+    spec: SandboxSpec, state: dict[str, Any], install: Path, versions: list[str]
+) -> Inventory:
+    """The users, every node's tree as on a production host (only ``spec.version``: the
+    rest is for `kafka-upgrade stage`), the inventory, the wrapper and the sudoers file."""
+    record: dict[str, Any] = state.setdefault("prod", {})
+    prod_hosts.add_users(spec, record, lambda: _save_state(spec, state))
+    for n in spec.nodes:
+        prod_hosts.lay_out_node(spec, n, install, server_properties(spec, n))
+        prod_hosts.write_env(n, _jvm_env(spec, n))
+    inventory = _write_inventory(spec, versions)
+    prod_hosts.install_wrapper(spec)
+    prod_hosts.install_sudoers(spec, inventory, record, lambda: _save_state(spec, state))
+    return inventory
+
+
 def _start_sshd(spec: SandboxSpec, state: dict[str, Any], log: Log) -> None:
     files = sshd.SshdFiles(spec.ssh_dir)
     sshd.prepare(files, spec.addresses, SSH_PORT)
+    if spec.prod:
+        prod_hosts.open_login_keys(spec.ssh_dir)
     state["sshd_pid"] = sshd.start(files, spec.addresses, SSH_PORT)
     _save_state(spec, state)
     log(f"sshd listening on {', '.join(spec.addresses)} port {SSH_PORT}")
@@ -297,7 +329,8 @@ def _format_storage(remote: FabricRemote, inventory: Inventory, cluster_id: str,
 
     def format_node(node_id: int) -> None:
         node = inventory.node(node_id)
-        cmd = quote_command(
+        cmd = kafka_command(
+            node,
             [
                 f"{node.link}/bin/kafka-storage.sh",
                 "format",
@@ -306,7 +339,7 @@ def _format_storage(remote: FabricRemote, inventory: Inventory, cluster_id: str,
                 "-c",
                 str(node.config_path),
             ],
-            env=node_env(node),
+            node_env(node),
         )
         result = remote.run(node, cmd, timeout=120)
         if not result.ok:
@@ -506,6 +539,10 @@ def status(name: str) -> dict[str, Any]:
         "bootstrap_servers": inventory.bootstrap_servers,
         "inventory": str(path),
         "zookeeper": state.get("zookeeper", {}).get("connect"),
+        "layout": "prod" if "prod" in state else "plain",
+        "login_user": inventory.ssh.user,
+        "kafka_user": inventory.nodes[0].access.kafka_owner,
+        "sudoers_file": state.get("prod", {}).get("sudoers_file"),
         "nodes": [n.__dict__ for n in nodes],
     }
 
@@ -561,6 +598,8 @@ def down(name: str, keep_files: bool = False, log: Log = print, timeout: float =
     leftovers = _signal_matching(f"{root}/", signal.SIGKILL)
     if leftovers:
         log(f"killed leftover processes {leftovers}")
+    if "prod" in state:
+        prod_hosts.remove(state["prod"], log)
     if not keep_files:
         shutil.rmtree(root, ignore_errors=True)
     else:

@@ -72,17 +72,24 @@ def subnet_octet(name: str) -> int:
     return 20 + zlib.crc32(name.encode()) % 200
 
 
+LAYOUTS = ("plain", "prod")
+
+
 @dataclass(frozen=True)
 class NodeSpec(HasRoles):
+    """One node's place on disk. ``prod``: a production host's paths under the node's root
+    (``opt/kafka``, ``etc/kafka``, ``var/lib/kafka``, ``var/log/kafka``), else flat ones."""
+
     id: int
     roles: tuple[str, ...]
     host: str
     root: Path
     rack: str | None = None  # broker.rack (``--racks``)
+    prod: bool = False
 
     @property
     def install_dir(self) -> Path:
-        return self.root / "install"
+        return self.root / ("opt/kafka" if self.prod else "install")
 
     @property
     def current_link(self) -> Path:
@@ -90,15 +97,27 @@ class NodeSpec(HasRoles):
 
     @property
     def config_path(self) -> Path:
-        return self.root / "config" / "server.properties"
+        return self.root / ("etc/kafka" if self.prod else "config") / "server.properties"
 
     @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.root / ("var/lib/kafka" if self.prod else "data")
 
     @property
     def log_dir(self) -> Path:
-        return self.root / "logs"
+        return self.root / ("var/log/kafka" if self.prod else "logs")
+
+
+@dataclass(frozen=True)
+class ProdUsers:
+    """The users a prod-layout sandbox adds: an unprivileged SSH login and the Kafka user."""
+
+    login: str
+    kafka: str
+
+
+def prod_users(octet: int) -> ProdUsers:
+    return ProdUsers(login=f"ku{octet}ops", kafka=f"ku{octet}kafka")
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,24 @@ class SandboxSpec:
     jmx: bool = False  # every node serves JMX on its own address, port JMX_PORT
     # zk mode: controllers a ZooKeeper -> KRaft migration adds (laid out, not started)
     migration_controllers: tuple[NodeSpec, ...] = ()
+    layout: str = "plain"
+
+    @property
+    def prod(self) -> bool:
+        return self.layout == "prod"
+
+    @property
+    def users(self) -> ProdUsers:
+        return prod_users(self.octet)
+
+    @property
+    def wrapper(self) -> Path:
+        """prod: the site's service wrapper, run through sudo (``service.kind: command``)."""
+        return self.root / "bin" / "kafka-service"
+
+    @property
+    def sudoers_file(self) -> Path:
+        return Path("/etc/sudoers.d") / f"kafka-upgrade-{self.name}"
 
     @property
     def zk_host(self) -> str:
@@ -174,6 +211,7 @@ def plan_sandbox(
     racks: int = 0,
     kraft_controllers: int = 0,
     stage: Sequence[str] = (),
+    layout: str = "plain",
 ) -> SandboxSpec:
     """Decide the sandbox layout. ``controllers=0`` means combined KRaft nodes; ``racks`` N
     sets broker.rack on the brokers round-robin over racks a, b, c... (0: no racks);
@@ -217,11 +255,17 @@ def plan_sandbox(
             f"--kraft-controllers needs 3.9.x as --version or among --stage (the migration "
             f"runs on 3.9), not {version}{staged}"
         )
+    if layout not in LAYOUTS:
+        raise SandboxSpecError(f"--layout {layout!r}: choose 'plain' or 'prod'")
+    prod = layout == "prod"
+    if prod and kraft_controllers:
+        raise SandboxSpecError("--kraft-controllers is not available with --layout prod yet")
     root = (root or sandboxes_root()) / name
     octet = subnet_octet(name)
 
     def spec(node_id: int, roles: tuple[str, ...]) -> NodeSpec:
-        return NodeSpec(node_id, roles, f"127.0.{octet}.{10 + node_id}", root / f"node-{node_id}")
+        host = f"127.0.{octet}.{10 + node_id}"
+        return NodeSpec(node_id, roles, host, root / f"node-{node_id}", prod=prod)
 
     if mode.uses_zookeeper:
         specs = [spec(i, ("broker",)) for i in range(1, nodes + 1)]
@@ -238,7 +282,7 @@ def plan_sandbox(
         NodeSpec(3000 + i, ("controller",), f"127.0.{octet}.{100 + i}", root / f"controller-{i}")
         for i in range(1, kraft_controllers + 1)
     )
-    return SandboxSpec(name, mode, version, root, octet, tuple(specs), jmx, to_add)
+    return SandboxSpec(name, mode, version, root, octet, tuple(specs), jmx, to_add, layout)
 
 
 def _properties(values: dict[str, object]) -> str:
