@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from kafka_upgrade.app.cli import app
 from kafka_upgrade.core.ansible_import import Imported, import_cp_ansible
 from kafka_upgrade.core.ansible_inventory import AnsibleImportError, read_inventory
 from kafka_upgrade.core.errors import BadInput
@@ -261,3 +263,36 @@ def test_what_cannot_be_mapped_is_refused(extra: str, expected: str) -> None:
 def test_no_mode_group_and_bad_yaml_are_refused() -> None:
     assert "neither a kafka_controller" in _refusal("kafka_broker:\n  hosts:\n    b1:\n")
     assert _refusal("all:\n  vars: [\n").startswith("hosts.yml line 3: not valid YAML")
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+def test_cli_writes_the_file_and_refuses_to_overwrite_it(tmp_path: Path) -> None:
+    out = tmp_path / "inventory.yml"
+    args = [
+        "inventory",
+        "import",
+        "--ansible",
+        str(FIXTURES / "kraft_hosts.yml"),
+        "--out",
+        str(out),
+    ]
+    first = CliRunner().invoke(app, [*args, "--cluster", "prod-eu", "--current-version", "3.9.1"])
+    assert first.exit_code == 0, first.output
+    written = yaml.safe_load(out.read_text())
+    assert (written["cluster"], written["current_version"]) == ("prod-eu", "3.9.1")
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2
+    assert "exists: pass --force" in again.stderr
+    assert CliRunner().invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_cli_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "hosts.yml"
+    bad.write_text(KRAFT + "    b2:\n      ansible_connection: docker\n")
+    result = CliRunner().invoke(app, ["inventory", "import", "--ansible", str(bad)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: hosts.yml line 11:"), lines
+    assert "Traceback" not in result.output
