@@ -65,6 +65,7 @@ SECURITY_PROTOCOLS = {
 }
 _CLUSTER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+LISTENERS = "kafka_broker_custom_listeners"
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,8 @@ def _bootstrap(brokers: tuple[Host, ...], source: str) -> tuple[str, str | None]
         internal = _internal_listener(host, source)
         name = internal.get("hostname") or _advertised(host, source)
         defaulted |= "port" not in internal
-        addresses.append(f"{name}:{_as_number(internal.get('port', 9092), host, source)}")
+        port = _as_number(internal.get("port", 9092), host, source, LISTENERS)
+        addresses.append(f"{name}:{port}")
     note = (
         "assumed: cp-ansible's internal listener port 9092 "
         "(kafka_broker_custom_listeners.internal.port not set)"
@@ -234,7 +236,10 @@ def _zookeeper(inv: AnsibleInventory, broker: Host) -> tuple[dict[str, str], str
         broker, "zookeeper_ssl_enabled", _flag(broker, "ssl_enabled", False, source), source
     )
     port = _as_number(
-        _value(broker, "zookeeper_client_port", 2182 if tls else 2181, source), broker, source
+        _value(broker, "zookeeper_client_port", 2182 if tls else 2181, source),
+        broker,
+        source,
+        "zookeeper_client_port",
     )
     chroot = _value(broker, "zookeeper_chroot", "", source)
     names = [_advertised(h, source) for h in inv.hosts("zookeeper")]
@@ -312,7 +317,7 @@ def _ssh(
 ) -> tuple[dict[str, Any], dict[Path, str], list[dict[str, Any]]]:
     """The ``ssh`` section (what most hosts use) and each node's overrides."""
     users = [_value(h, "ansible_user", None, source) for h in hosts]
-    ports = [_as_number(_value(h, "ansible_port", 22, source), h, source) for h in hosts]
+    ports = [_port(h, source) for h in hosts]
     if not any(users):
         raise problem(
             source,
@@ -334,6 +339,10 @@ def _ssh(
         if p != port:
             override["ssh_port"] = p
     return ssh, notes, overrides
+
+
+def _port(host: Host, source: str) -> int:
+    return _as_number(_value(host, "ansible_port", 22, source), host, source, "ansible_port")
 
 
 def _key_file(hosts: list[Host], source: str) -> str | None:
@@ -413,7 +422,7 @@ def _node(
     notes[("id",)] = id_note
     if service is CONTROLLER:
         port = _value(host, "kafka_controller_port", 9093, source)
-        node["controller_port"] = _as_number(port, host, source)
+        node["controller_port"] = _as_number(port, host, source, "kafka_controller_port")
         if not host.has("kafka_controller_port"):
             notes[("controller_port",)] = "assumed: cp-ansible's default (kafka_controller_port)"
     node["service"] = {
@@ -431,7 +440,7 @@ def _node(
 def _node_id(host: Host, service: CpService, position: int, source: str) -> tuple[int, str | None]:
     for name in service.id_vars:
         if host.has(name):
-            return _as_number(_value(host, name, None, source), host, source), None
+            return _as_number(_value(host, name, None, source), host, source, name), None
     node_id = service.first_id + position
     names = "node.id or broker.id" if service is BROKER else "node.id"
     return node_id, (
@@ -546,16 +555,18 @@ def _as_flag(value: Any, host: Host, name: str, source: str) -> bool:
     )
 
 
-def _as_number(value: Any, host: Host, source: str) -> int:
+def _as_number(value: Any, host: Host, source: str, name: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    raise problem(source, host.line, f"{value!r} on {host.name} is not a number", "write a number")
+    raise problem(
+        source, host.line_of(name), f"{name} of {host.name} is {value!r}", "write a number"
+    )
 
 
 def _internal_listener(host: Host, source: str) -> dict[str, Any]:
-    listeners = host.vars.get("kafka_broker_custom_listeners")
+    listeners = host.vars.get(LISTENERS)
     if listeners is None or not listeners.value:
         return {}
     internal = listeners.value.get("internal") if isinstance(listeners.value, dict) else []

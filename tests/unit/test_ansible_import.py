@@ -296,3 +296,8 @@ def test_cli_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: hosts.yml line 11:"), lines
     assert "Traceback" not in result.output
+
+
+def test_a_port_that_is_not_a_number_is_refused() -> None:
+    message = _refusal(KRAFT + "    b2:\n      ansible_port: twenty-two\n")
+    assert message.startswith("hosts.yml line 11: ansible_port of b2 is 'twenty-two'")
