@@ -34,6 +34,7 @@ from kafka_upgrade.core.ansible_inventory import (
     read_inventory,
 )
 from kafka_upgrade.core.commented_yaml import Path, render
+from kafka_upgrade.core.modes import KRAFT, ZOOKEEPER, Mode
 
 # Confluent Platform minor -> Apache Kafka minor it ships. 5.x: Confluent's own
 # table (docs.confluent.io, legacy 5.5 "Supported Versions and Interoperability");
@@ -113,7 +114,7 @@ def import_cp_ansible(
     notes: dict[Path, str] = {}
     data: dict[str, Any] = {}
     data["cluster"], notes[("cluster",)] = _cluster(cluster, source)
-    data["mode"] = mode
+    data["mode"] = mode.name
     data["bootstrap_servers"], notes[("bootstrap_servers",)] = _bootstrap(
         inv.hosts("kafka_broker"), source
     )
@@ -123,7 +124,7 @@ def import_cp_ansible(
     data["ssh"], ssh_notes, overrides = _ssh([h for h, _, _ in placed], source)
     data["privilege"], privilege_notes = _privilege(placed, source)
     data["nodes"], node_notes = _nodes(placed, overrides, source)
-    if mode == "zk":
+    if mode is ZOOKEEPER:
         data["zookeeper"], notes[("zookeeper", "connect")] = _zookeeper(inv, placed[0][0])
     client, client_notes = _client(placed[0][0], source)
     if client:
@@ -150,7 +151,7 @@ def _header(source: str) -> tuple[str, ...]:
 # --- the cluster ------------------------------------------------------------------------
 
 
-def _mode(inv: AnsibleInventory) -> str:
+def _mode(inv: AnsibleInventory) -> Mode:
     brokers, controllers, zookeeper = (
         inv.hosts(g) for g in ("kafka_broker", "kafka_controller", "zookeeper")
     )
@@ -176,7 +177,7 @@ def _mode(inv: AnsibleInventory) -> str:
             "neither a kafka_controller (KRaft) nor a zookeeper group with hosts",
             "add the group the cluster runs with, so the mode is known",
         )
-    return "kraft" if controllers else "zk"
+    return KRAFT if controllers else ZOOKEEPER
 
 
 def _cluster(given: str | None, source: str) -> tuple[str, str | None]:
