@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kafka_upgrade import __version__
+from kafka_upgrade.app.cli_inventory import inventory_app
 from kafka_upgrade.app.cli_options import InventoryOption, TargetOption
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ sandbox_app = typer.Typer(
 )
 app.add_typer(dist_app, name="dist")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(inventory_app, name="inventory")
 
 console = Console(stderr=True, soft_wrap=True)
 

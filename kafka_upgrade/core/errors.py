@@ -19,6 +19,7 @@
     │   └── SnapshotIncomplete      core/health/snapshot.py  a summary asked for what it lacks
     ├── BadInput            refuse before anything on the cluster is touched
     │   ├── InventoryError          core/inventory.py        the inventory file
+    │   ├── AnsibleImportError      core/ansible_inventory.py  a cp-ansible hosts.yml to import
     │   ├── ClusterNotFound         core/requests.py         the request's cluster
     │   ├── UnknownMode             core/modes.py            a mode neither zk nor kraft
     │   └── SandboxSpecError        sandbox/layout.py        a sandbox request's options
