@@ -455,8 +455,10 @@ def _wide() -> Console:
 
 def _register_service_commands() -> None:
     from kafka_upgrade.app.cli_service import register_commands
+    from kafka_upgrade.app.cli_stage import stage
 
     register_commands(app)
+    app.command("stage")(stage)
 
 
 _register_service_commands()
