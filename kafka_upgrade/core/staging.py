@@ -142,7 +142,10 @@ def verify_command(node: Node, version: str) -> str:
         f"if {r}test -x {vd}/bin/kafka-server-start.sh; then echo start=yes; "
         "else echo start=no; fi; "
         f"if {r}test -f {jar}; then echo jar=yes; else echo jar=no; fi; "
-        f'echo "owner=$(stat -c %U {vd} 2>/dev/null)"; '
+        # The login may not see into install_dir; the Kafka user, who runs from it, can.
+        f"o=$(stat -c %U {vd} 2>/dev/null) || "
+        f"o=$({node.access.kafka_sh()}ls -ld {vd} 2>/dev/null | awk '{{print $3}}'); "
+        'echo "owner=$o"; '
         f'echo "sha512=$({r}cat {marker} 2>/dev/null)"'
     )
 
@@ -159,8 +162,12 @@ def parse_verify(node: Node, version: str, sha512: str, stdout: str) -> list[str
     if flags.get("jar") != "yes":
         problems.append(f"{where} has no libs/{dist_name(version)}.jar: not Kafka {version}")
     if flags.get("owner") != owner:
-        found = flags.get("owner") or "unreadable"
-        problems.append(f"{where} is owned by {found}, not by the Kafka user {owner}")
+        found = flags.get("owner")
+        problems.append(
+            f"{where} is owned by {found}, not by the Kafka user {owner}: chown -R it"
+            if found
+            else f"{where}: its owner cannot be read (stat as the login, ls as {owner})"
+        )
     if flags.get("sha512") != sha512:
         problems.append(
             f"{where}/{MARKER} does not hold this tarball's sha512: it was staged from "

@@ -219,6 +219,7 @@ def test_with_sudo_the_file_work_runs_as_root_and_is_given_to_kafka() -> None:
     assert "sudo -n -- cat /opt/kafka/kafka_2.13-9.9.9/.kafka-upgrade-sha512" in verify_command(
         n, V
     )
+    assert "|| o=$(sudo -n -u kafka -- ls -ld /opt/kafka/kafka_2.13-9.9.9 " in verify_command(n, V)
     assert "sudo" not in prepare_upload_command(n) + upload_sum_command(n, V)
     plain = inventory("/opt/kafka", user="ops").nodes[0]
     assert "chown" not in unpack_command(plain, V, "/t.tgz", sha)
@@ -280,3 +281,28 @@ def test_a_missing_or_unreadable_tarball_is_refused(tmp_path: Path) -> None:
     (tmp_path / "text.tgz").write_text("hello")
     with pytest.raises(TarballRefused, match="not a gzip"):
         check_tarball(tmp_path / "text.tgz", V)
+
+
+def test_the_cached_tarball_is_built_once_and_checked_each_time(tmp_path: Path) -> None:
+    from kafka_upgrade.adapters.stage_source import cached_tarball
+    from kafka_upgrade.sandbox import dist
+
+    install = tmp_path / f"kafka_2.13-{V}"
+    (install / "bin").mkdir(parents=True)
+    (install / "libs").mkdir()
+    (install / "bin" / "kafka-server-start.sh").write_text("#!/bin/sh\n")
+    (install / "libs" / f"kafka_2.13-{V}.jar").write_text("jar")
+    (install / "libs" / "link.jar").symlink_to(install / "libs" / f"kafka_2.13-{V}.jar")
+    (install / dist.MARKER).write_text(f"version={V}\nsource=test\n")
+
+    built = cached_tarball(V, cache=tmp_path, log=lambda line: None)
+    assert built.path == tmp_path / f"kafka_2.13-{V}.tgz"
+    assert check_tarball(built.path, V).sha512 == built.sha512
+    with tarfile.open(built.path) as tar:
+        assert tar.getmember(f"kafka_2.13-{V}/libs/link.jar").isfile()  # dereferenced
+    assert cached_tarball(V, cache=tmp_path, log=lambda line: None) == built
+    assert not list(tmp_path.glob("*.part-*"))
+
+    built.path.write_bytes(built.path.read_bytes() + b"x")
+    with pytest.raises(dist.DistError, match=str(built.path)):
+        cached_tarball(V, cache=tmp_path, log=lambda line: None)
