@@ -33,7 +33,7 @@ from rich.progress import (
 )
 
 from kafka_upgrade.app.cli_options import InventoryOption
-from kafka_upgrade.core.errors import Fatal
+from kafka_upgrade.core.errors import StepFailed
 
 if TYPE_CHECKING:
     from kafka_upgrade.adapters.remote import FabricRemote
@@ -45,10 +45,6 @@ console = Console(stderr=True, soft_wrap=True)
 MAX_PARALLEL = 8
 T = TypeVar("T")
 In = TypeVar("In")
-
-
-class StageFailed(Fatal):
-    """One node's stage failed; the message names the node and what to do."""
 
 
 @dataclass(frozen=True)
@@ -168,14 +164,14 @@ def _each(items: Sequence[In], work: Callable[[In], T]) -> dict[int, T | NodeOut
 def _NODE_ERRORS() -> tuple[type[Exception], ...]:  # noqa: N802 - reads as a constant
     from kafka_upgrade.adapters.remote import RemoteError, UploadError
 
-    return (*RemoteError, UploadError, StageFailed)
+    return (*RemoteError, UploadError, StepFailed)
 
 
 def _run(remote: FabricRemote, node: Node, command: str, what: str, timeout: float) -> str:
     result = remote.run(node, command, timeout=timeout)
     if not result.ok:
         tail = " | ".join((result.stderr.strip() or result.stdout.strip()).splitlines()[-3:])
-        raise StageFailed(f"node {node.id} ({node.host}): {what} failed: {tail or 'no output'}")
+        raise StepFailed(f"node {node.id} ({node.host}): {what} failed: {tail or 'no output'}")
     return result.stdout
 
 
@@ -247,7 +243,7 @@ def _upload(
     summed = _run(remote, node, upload_sum_command(node, version), "summing the upload", 300)
     problem = upload_problem(node, version, source.sha512, summed)
     if problem:
-        raise StageFailed(problem)
+        raise StepFailed(problem)
     return source.size, seconds
 
 
@@ -264,7 +260,7 @@ def _verify(remote: FabricRemote, node: Node, version: str, sha512: str) -> None
     out = _run(remote, node, verify_command(node, version), "the verification", 120)
     problems = parse_verify(node, version, sha512, out)
     if problems:
-        raise StageFailed("; ".join(problems))
+        raise StepFailed("; ".join(problems))
 
 
 def _mb(size: int) -> str:
