@@ -54,6 +54,10 @@ class LoginError(Fatal):
     """The SSH login was refused, or the key file cannot be read."""
 
 
+class UploadError(Fatal):
+    """An SFTP upload was refused by the node or the local disk (not a dropped link)."""
+
+
 # The transport's errors, for ``except RemoteError``; not a class, as they go different
 # ways next (retry, or stop the run).
 RemoteError = (TransientRemoteError, HostKeyError, LoginError)
@@ -360,6 +364,25 @@ class FabricRemote:
             )
         return TransientRemoteError(f"{where}: cannot connect over SSH: {exc}")
 
+    def upload(
+        self, node: Node, local: Path, remote: str, on_bytes: Callable[[int, int], None]
+    ) -> None:
+        """Copy ``local`` to the absolute path ``remote`` over SFTP as the login;
+        ``on_bytes(sent, total)`` as it goes. A dropped connection is a
+        ``TransientRemoteError``; a refusal on either side (permissions, a full disk)
+        an ``UploadError``."""
+        conn = self._connection(node)
+        try:
+            conn.sftp().put(str(local), remote, callback=on_bytes)
+        except (paramiko.SSHException, EOFError, ConnectionError, TimeoutError) as exc:
+            self._drop(node)
+            raise self._translate(node, exc) from None
+        except OSError as exc:
+            raise UploadError(
+                f"node {node.id} ({node.host}): uploading {local} to {remote} over SFTP "
+                f"failed: {exc.strerror or exc}: check the space and permissions there"
+            ) from exc
+
     def _drop(self, node: Node) -> None:
         with self._lock:
             conn = self._connections.pop(node.id, None)
@@ -398,6 +421,7 @@ __all__ = [
     "Remote",
     "RemoteError",
     "TransientRemoteError",
+    "UploadError",
     "node_env",
     "quote_command",
 ]

@@ -475,9 +475,11 @@ def _wide() -> Console:
 
 def _register_service_commands() -> None:
     from kafka_upgrade.app import cli_hosts, cli_service
+    from kafka_upgrade.app.cli_stage import stage
 
     cli_service.register_commands(app)
     cli_hosts.register_commands(app)
+    app.command("stage")(stage)
 
 
 _register_service_commands()

@@ -15,6 +15,7 @@
     │   ├── StepFailed              core/errors.py           a step failed (the usual one)
     │   ├── HostKeyError            adapters/remote.py       host key unknown or changed
     │   ├── LoginError              adapters/remote.py       SSH login refused, key unreadable
+    │   ├── UploadError             adapters/remote.py       an SFTP upload refused (space, rights)
     │   ├── ParseError              core/kafka_cli.py        a Kafka tool's output unreadable
     │   └── SnapshotIncomplete      core/health/snapshot.py  a summary asked for what it lacks
     ├── BadInput            refuse before anything on the cluster is touched
@@ -22,7 +23,8 @@
     │   ├── AnsibleImportError      core/ansible_inventory.py  a cp-ansible hosts.yml to import
     │   ├── ClusterNotFound         core/requests.py         the request's cluster
     │   ├── UnknownMode             core/modes.py            a mode neither zk nor kraft
-    │   └── SandboxSpecError        sandbox/layout.py        a sandbox request's options
+    │   ├── SandboxSpecError        sandbox/layout.py        a sandbox request's options
+    │   └── TarballRefused          adapters/stage_source.py a --tarball not of the version
     └── ToolFailed          the tooling around the upgrade failed: that command stops,
         │                   no cluster is touched; the message says what to fix
         ├── SandboxError            sandbox/cluster.py       sandbox up, status or down
