@@ -130,7 +130,12 @@ def unpack_command(node: Node, version: str, tarball_path: str, sha512: str) -> 
         steps.append(f"{r}chown -R {shlex.quote(node.access.kafka_owner + ':')} {st}")
     steps.append(f"{r}mv -T {st} {vd}")
     failed = shlex.quote(f"unpacking into {staging_dir(node, version)} failed; removed it")
-    return " && ".join(steps) + f" || {{ {r}rm -rf {st}; echo {failed} >&2; exit 1; }}; rm -f {tgz}"
+    folder = shlex.quote(upload_dir(node))
+    return (
+        " && ".join(steps)
+        + f" || {{ {r}rm -rf {st}; echo {failed} >&2; exit 1; }}; rm -f {tgz}"
+        + f"; rmdir {folder} 2>/dev/null || true"
+    )
 
 
 def verify_command(node: Node, version: str) -> str:

@@ -87,6 +87,7 @@ PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
 X11Forwarding no
+Subsystem sftp internal-sftp
 PrintMotd no
 MaxStartups 100:30:200
 MaxSessions 100

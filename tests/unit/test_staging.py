@@ -212,7 +212,7 @@ def test_with_sudo_the_file_work_runs_as_root_and_is_given_to_kafka() -> None:
         "sudo -n -- mv -T /opt/kafka/.kafka_2.13-9.9.9.staging /opt/kafka/kafka_2.13-9.9.9",
     ):
         assert part in unpack
-    assert unpack.endswith("; rm -f /tmp/kafka-upgrade-stage-ops/kafka_2.13-9.9.9.tgz")
+    assert "; rm -f /tmp/kafka-upgrade-stage-ops/kafka_2.13-9.9.9.tgz; rmdir " in unpack
     check = stage_check_command(n, V, sha)
     assert "sudo -n -- test -x /opt/kafka/kafka_2.13-9.9.9/bin/kafka-server-start.sh" in check
     assert "sha512sum < /tmp/kafka-upgrade-stage-ops/" in check  # the upload: as the login
