@@ -227,7 +227,7 @@ def up(
         _save_state(spec, state)
     try:
         if spec.prod:
-            inventory = _lay_out_prod(spec, state, dists[version], versions)
+            inventory = _lay_out_prod(spec, state, dists, versions)
         else:
             _lay_out(spec, dists, version)
             inventory = _write_inventory(spec, versions)
@@ -299,14 +299,15 @@ def _lay_out(spec: SandboxSpec, dists: dict[str, Path], version: str) -> None:
 
 
 def _lay_out_prod(
-    spec: SandboxSpec, state: dict[str, Any], install: Path, versions: list[str]
+    spec: SandboxSpec, state: dict[str, Any], dists: dict[str, Path], versions: list[str]
 ) -> Inventory:
-    """The users, every node's tree as on a production host (only ``spec.version``: the
-    rest is for `kafka-upgrade stage`), the inventory, the wrapper and the sudoers file."""
+    """The users, every node's tree as on a production host (with ``--stage none`` only the
+    running version: the target is for `kafka-upgrade stage`), the inventory, the wrapper
+    and the sudoers file."""
     record: dict[str, Any] = state.setdefault("prod", {})
     prod_hosts.add_users(spec, record, lambda: _save_state(spec, state))
     for n in spec.nodes:
-        prod_hosts.lay_out_node(spec, n, install, server_properties(spec, n))
+        prod_hosts.lay_out_node(spec, n, dists, server_properties(spec, n))
         prod_hosts.write_env(n, _jvm_env(spec, n))
     inventory = _write_inventory(spec, versions)
     prod_hosts.install_wrapper(spec)

@@ -139,23 +139,32 @@ def _folder(path: Path, mode: int, owner: tuple[int, int] = (0, 0)) -> None:
     os.chmod(path, mode)
 
 
-def lay_out_node(spec: SandboxSpec, node: NodeSpec, install: Path, properties: str) -> None:
-    """One node's tree, owned and moded as on a production host."""
+def lay_out_node(
+    spec: SandboxSpec, node: NodeSpec, installs: dict[str, Path], properties: str
+) -> None:
+    """One node's tree, owned and moded as on a production host; ``installs``: the Kafka
+    versions to put there (``spec.version`` first: ``current`` points at it)."""
     kafka = _ids(spec.users.kafka)
     _folder(node.root, 0o755)
     _folder(node.install_dir, 0o755)
     _folder(node.config_path.parent, 0o755)
     _folder(node.data_dir, 0o750, kafka)
     _folder(node.log_dir, 0o755, kafka)
-    target = node.install_dir / dist.dist_dir_name(spec.version)
-    copied = subprocess.run(["cp", "-al", str(install), str(target)], capture_output=True)
-    if copied.returncode != 0:  # another filesystem: a real copy
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(install, target, symlinks=True)
-    node.current_link.symlink_to(target.name)
+    for version, install in installs.items():
+        _copy_install(install, node.install_dir / dist.dist_dir_name(version))
+    node.current_link.symlink_to(dist.dist_dir_name(spec.version))
     node.config_path.write_text(properties)
     os.chown(node.config_path, 0, kafka[1])
     os.chmod(node.config_path, 0o640)
+
+
+def _copy_install(install: Path, target: Path) -> None:
+    """A root-owned copy of a cached distribution: hard links when the cache shares the
+    filesystem (instant, no space), else a real copy."""
+    copied = subprocess.run(["cp", "-al", str(install), str(target)], capture_output=True)
+    if copied.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(install, target, symlinks=True)
 
 
 def write_env(node: NodeSpec, env: dict[str, str]) -> None:
