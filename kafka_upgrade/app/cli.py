@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from rich.table import Table
 from kafka_upgrade import __version__
 from kafka_upgrade.app.cli_inventory import inventory_app
 from kafka_upgrade.app.cli_options import InventoryOption, TargetOption
+from kafka_upgrade.app.cli_output import console
+from kafka_upgrade.app.cli_output import fail as _fail
+from kafka_upgrade.app.cli_output import refuse as _refuse
+from kafka_upgrade.app.cli_output import say as _say
 
 if TYPE_CHECKING:
     from kafka_upgrade.app.local_server import PrefectServer
@@ -32,8 +36,6 @@ sandbox_app = typer.Typer(
 app.add_typer(dist_app, name="dist")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(inventory_app, name="inventory")
-
-console = Console(stderr=True, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -50,28 +52,6 @@ def main(
     ] = None,
 ) -> None:
     """Zero-downtime rolling upgrades of Apache Kafka clusters, orchestrated by Prefect."""
-
-
-# Exit codes: 0 done; 1 the run (or a command) failed; 2 bad input, refused before
-# anything was touched; 3 the upgrade was rejected or its approval timed out.
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-
-
-def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    """Print ``error: message`` once (no markup read from the message) and exit."""
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=code)
-
-
-def _say(message: str) -> None:
-    """Print text as it is: brackets in it (patterns, [rule-ids]) are not markup."""
-    console.print(escape(message))
-
-
-def _refuse(message: str) -> NoReturn:
-    """Bad input: nothing was touched; exit 2."""
-    _fail(message, EXIT_BAD_INPUT)
 
 
 def check_before_starting(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from kafka_upgrade.app.cli_options import InventoryOption
+from kafka_upgrade.app.cli_output import refuse as _refuse
 
 
 def sudoers(
@@ -40,12 +39,6 @@ def sudoers(
     for login in logins:
         mine = [g for n in nodes if n.access.login == login for g in node_grants(n)]
         typer.echo(sudoers_dropin(login, mine), nl=False)
-
-
-def _refuse(message: str) -> NoReturn:
-    """Bad input: one line, nothing touched, exit 2 (as the main CLI does)."""
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=2)
 
 
 def register_commands(app: typer.Typer) -> None:

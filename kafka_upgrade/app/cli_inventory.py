@@ -7,20 +7,15 @@ result and turns a refusal into one ``error:`` line and exit 2.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from kafka_upgrade.app.cli_output import console
+from kafka_upgrade.app.cli_output import refuse as _refuse
+
 inventory_app = typer.Typer(no_args_is_help=True, help="Inventory files: import from other tools.")
-console = Console(stderr=True, soft_wrap=True)
-
-
-def _refuse(message: str) -> NoReturn:
-    """Bad input, nothing written: exit 2 (``cli._refuse``; cli.py imports this module)."""
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=2)
 
 
 @inventory_app.command("import")

@@ -10,29 +10,16 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` once and exit (1: the command failed)."""
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=code)
-
-
-def _refuse(message: str) -> NoReturn:
-    """Bad input, refused before anything was asked of the server: exit 2."""
-    _fail(message, code=2)
-
-
-def _say(message: str) -> None:
-    console.print(escape(message))
+from kafka_upgrade.app.cli_output import fail as _fail
+from kafka_upgrade.app.cli_output import refuse as _refuse
+from kafka_upgrade.app.cli_output import say as _say
 
 
 def _api(api_url: str | None):  # -> deployments.tickets.Api

@@ -18,10 +18,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -33,6 +32,9 @@ from rich.progress import (
 )
 
 from kafka_upgrade.app.cli_options import InventoryOption
+from kafka_upgrade.app.cli_output import console
+from kafka_upgrade.app.cli_output import fail as _fail
+from kafka_upgrade.app.cli_output import refuse as _refuse
 from kafka_upgrade.core.errors import StepFailed
 
 if TYPE_CHECKING:
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from kafka_upgrade.core.inventory import Inventory, Node
     from kafka_upgrade.core.staging import StageCheck, StageStep
 
-console = Console(stderr=True, soft_wrap=True)
 MAX_PARALLEL = 8
 T = TypeVar("T")
 In = TypeVar("In")
@@ -56,15 +57,6 @@ class NodeOutcome:
     message: str
     uploaded_bytes: int = 0
     seconds: float = 0.0
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=code)
-
-
-def _refuse(message: str) -> NoReturn:
-    _fail(message, code=2)
 
 
 def stage(
