@@ -86,8 +86,18 @@ def access_problems(node: Node, stdout: str, inventory_hint: str = "") -> list[s
             )
         )
     if process is not None and flags.get("status", "0") != "0":
-        problems.append(
-            f"service.status exited {flags['status']} while Kafka runs (pid {process.pid}): "
-            "fix the template so it exits 0 for a running node"
-        )
+        problems.append(_status_problem(node, flags["status"], process.pid))
     return problems
+
+
+def _status_problem(node: Node, code: str, pid: int) -> str:
+    if node.service.kind == "systemd":
+        return (
+            f"systemctl is-active {node.service.unit} says the unit is not active (exit {code}) "
+            f"while Kafka runs (pid {pid}): the unit does not run this node, so the roll could "
+            "not stop it; check service.unit"
+        )
+    return (
+        f"service.status exited {code} while Kafka runs (pid {pid}): fix the template so it "
+        "exits 0 for a running node (a refusal by sudo shows as a non-zero exit too)"
+    )

@@ -88,13 +88,21 @@ def check_machine(spec: SandboxSpec) -> None:
             f"--layout prod: the sandbox root {spec.root} may hold only letters, digits and "
             "/._- (it appears in a sudoers line); set KAFKA_UPGRADE_SANDBOX_DIR"
         )
-    for folder in spec.root.parents:
+    closed = closed_parent(spec.root)
+    if closed is not None:
+        raise ProdLayoutError(
+            f"--layout prod: the Kafka user cannot reach {spec.root} ({closed} is closed "
+            "to other users); set KAFKA_UPGRADE_SANDBOX_DIR to a directory they can reach, "
+            "e.g. /var/tmp/kafka-upgrade-sandboxes"
+        )
+
+
+def closed_parent(root: Path) -> Path | None:
+    """The first existing folder above ``root`` that other users cannot pass through."""
+    for folder in reversed(root.parents):
         if folder.exists() and not folder.stat().st_mode & stat.S_IXOTH:
-            raise ProdLayoutError(
-                f"--layout prod: the Kafka user cannot reach {spec.root} ({folder} is closed "
-                "to other users); set KAFKA_UPGRADE_SANDBOX_DIR to a directory they can reach, "
-                "e.g. /var/tmp/kafka-upgrade-sandboxes"
-            )
+            return folder
+    return None
 
 
 def _exists(user: str) -> bool:

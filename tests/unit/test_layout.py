@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -140,3 +142,59 @@ def test_down_stops_the_brokers_before_the_controllers() -> None:
     ]
     # Combined nodes one at a time: each shutdown commits through the others' quorum.
     assert [[n.id for n in wave] for wave in stop_waves(combined)] == [[1], [2], [3]]
+
+
+def test_prod_layout_puts_nodes_where_production_hosts_keep_them(tmp_path: Path) -> None:
+    spec = plan_sandbox("p", "kraft", "3.9.1", root=tmp_path, layout="prod")
+    n = spec.nodes[0]
+    assert spec.prod
+    assert n.install_dir == tmp_path / "p/node-1/opt/kafka"
+    assert n.config_path == tmp_path / "p/node-1/etc/kafka/server.properties"
+    assert n.data_dir == tmp_path / "p/node-1/var/lib/kafka"
+    assert n.log_dir == tmp_path / "p/node-1/var/log/kafka"
+    assert spec.users.login != spec.users.kafka
+    assert spec.sudoers_file == Path("/etc/sudoers.d/kafka-upgrade-p")
+    plain = plan_sandbox("p", "kraft", "3.9.1", root=tmp_path)
+    assert plain.nodes[0].install_dir == tmp_path / "p/node-1/install"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"layout": "cloud"}, "--layout 'cloud'"),
+        ({"layout": "prod", "mode": "zk", "version": "3.9.1", "kraft_controllers": 3}, "prod"),
+    ],
+)
+def test_prod_layout_refusals(tmp_path: Path, args: dict, words: str) -> None:
+    base = {"name": "p", "mode": "kraft", "version": "3.9.1", **args}
+    with pytest.raises(SandboxSpecError, match=re.escape(words)):
+        plan_sandbox(root=tmp_path, **base)
+
+
+def test_the_prod_service_is_a_valid_command_service(tmp_path: Path) -> None:
+    from kafka_upgrade.core.inventory import ServiceControl
+    from kafka_upgrade.sandbox.prod_hosts import service_entry
+
+    spec = plan_sandbox("p", "kraft", "3.9.1", root=tmp_path, layout="prod")
+    service = ServiceControl(**service_entry(spec))
+    assert service.kind == "command"
+    assert service.start == f"{spec.wrapper} start {{config}} {{link}} {{kafka_user}}"
+
+
+def test_a_private_parent_folder_is_found() -> None:
+    import shutil
+    import tempfile
+
+    from kafka_upgrade.sandbox.prod_hosts import closed_parent
+
+    base = Path(tempfile.mkdtemp(prefix="ku-layout-"))  # in /tmp, which all may pass
+    try:
+        os.chmod(base, 0o755)
+        private = base / "home"
+        private.mkdir()
+        os.chmod(private, 0o700)
+        assert closed_parent(private / "sandboxes" / "p") == private
+        os.chmod(private, 0o755)
+        assert closed_parent(private / "sandboxes" / "p") is None
+    finally:
+        shutil.rmtree(base)

@@ -223,3 +223,17 @@ def test_write_config_keeps_owner_group_and_mode(tmp_path: Path) -> None:
 def test_a_bad_kafka_user_is_refused() -> None:
     with pytest.raises(ValueError, match="kafka_user"):
         inventory({"sudo": True, "kafka_user": "-rf"})
+
+
+def test_a_status_that_fails_while_kafka_runs_is_named_by_kind() -> None:
+    wrapped = prod_node(service={"kind": "command", "start": "a", "stop": "b", "status": "c"})
+    systemd = prod_node(service={"kind": "systemd", "unit": "kafka.service"})
+    grants_ok = lambda n: "".join(f"grant={i} ok\n" for i in range(len(node_grants(n))))  # noqa: E731
+    out = "status=3\npid=9 jar=kafka_2.13-4.0.0.jar\n"
+    assert access_problems(wrapped, grants_ok(wrapped) + out) == [
+        "service.status exited 3 while Kafka runs (pid 9): fix the template so it exits 0 for "
+        "a running node (a refusal by sudo shows as a non-zero exit too)"
+    ]
+    said = access_problems(systemd, grants_ok(systemd) + out)
+    assert len(said) == 1 and said[0].startswith("systemctl is-active kafka.service says")
+    assert access_problems(wrapped, grants_ok(wrapped) + "status=3\n") == []  # not running
