@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import time
 from pathlib import Path
 
@@ -58,6 +59,13 @@ def _file_modes(paths: list[str]) -> dict[str, tuple[int, int, int]]:
 
 def test_stage_and_upgrade_on_production_shaped_hosts() -> None:
     require_tools()
+    missing = [t for t in ("sudo", "visudo", "useradd", "runuser") if shutil.which(t) is None]
+    if missing or os.geteuid() != 0:
+        pytest.fail(
+            f"the prod-layout sandbox needs root and {', '.join(missing) or 'sudo'} "
+            "(scripts/bootstrap.sh test installs sudo)",
+            pytrace=False,
+        )
     pair = pair_for("kraft")
     cli("sandbox", "up", "--name", NAME, "--layout", "prod", "--stage", "none")
     try:
