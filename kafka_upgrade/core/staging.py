@@ -39,7 +39,9 @@ def upload_dir(node: Node) -> str:
 
 
 def upload_path(node: Node, version: str) -> str:
-    return f"{upload_dir(node)}/{dist_name(version)}.tgz"
+    """One upload per node: nodes that share a host (and its /tmp) never remove or overwrite
+    each other's tarball while it is being unpacked."""
+    return f"{upload_dir(node)}/node-{node.id}-{dist_name(version)}.tgz"
 
 
 def staging_dir(node: Node, version: str) -> str:
@@ -130,12 +132,9 @@ def unpack_command(node: Node, version: str, tarball_path: str, sha512: str) -> 
         steps.append(f"{r}chown -R {shlex.quote(node.access.kafka_owner + ':')} {st}")
     steps.append(f"{r}mv -T {st} {vd}")
     failed = shlex.quote(f"unpacking into {staging_dir(node, version)} failed; removed it")
-    folder = shlex.quote(upload_dir(node))
-    return (
-        " && ".join(steps)
-        + f" || {{ {r}rm -rf {st}; echo {failed} >&2; exit 1; }}; rm -f {tgz}"
-        + f"; rmdir {folder} 2>/dev/null || true"
-    )
+    # Only this node's upload goes; the folder stays (another node on the same host may be
+    # about to upload into it).
+    return " && ".join(steps) + f" || {{ {r}rm -rf {st}; echo {failed} >&2; exit 1; }}; rm -f {tgz}"
 
 
 def verify_command(node: Node, version: str) -> str:

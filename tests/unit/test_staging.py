@@ -27,6 +27,7 @@ from kafka_upgrade.core.staging import (
     prepare_upload_command,
     stage_check_command,
     unpack_command,
+    upload_path,
     upload_problem,
     upload_sum_command,
     verify_command,
@@ -206,13 +207,13 @@ def test_with_sudo_the_file_work_runs_as_root_and_is_given_to_kafka() -> None:
     for part in (
         "sudo -n -- rm -rf /opt/kafka/.kafka_2.13-9.9.9.staging",
         "sudo -n -- mkdir -p /opt/kafka/.kafka_2.13-9.9.9.staging",
-        "sudo -n -- tar -xzf /tmp/kafka-upgrade-stage-ops/kafka_2.13-9.9.9.tgz -C ",
+        "sudo -n -- tar -xzf /tmp/kafka-upgrade-stage-ops/node-1-kafka_2.13-9.9.9.tgz -C ",
         "| sudo -n -- tee /opt/kafka/.kafka_2.13-9.9.9.staging/.kafka-upgrade-sha512",
         "sudo -n -- chown -R kafka: /opt/kafka/.kafka_2.13-9.9.9.staging",
         "sudo -n -- mv -T /opt/kafka/.kafka_2.13-9.9.9.staging /opt/kafka/kafka_2.13-9.9.9",
     ):
         assert part in unpack
-    assert "; rm -f /tmp/kafka-upgrade-stage-ops/kafka_2.13-9.9.9.tgz; rmdir " in unpack
+    assert unpack.endswith("; rm -f /tmp/kafka-upgrade-stage-ops/node-1-kafka_2.13-9.9.9.tgz")
     check = stage_check_command(n, V, sha)
     assert "sudo -n -- test -x /opt/kafka/kafka_2.13-9.9.9/bin/kafka-server-start.sh" in check
     assert "sha512sum < /tmp/kafka-upgrade-stage-ops/" in check  # the upload: as the login
@@ -306,3 +307,15 @@ def test_the_cached_tarball_is_built_once_and_checked_each_time(tmp_path: Path) 
     built.path.write_bytes(built.path.read_bytes() + b"x")
     with pytest.raises(dist.DistError, match=str(built.path)):
         cached_tarball(V, cache=tmp_path, log=lambda line: None)
+
+
+def test_nodes_sharing_a_host_never_share_an_upload() -> None:
+    """One node's unpack removes its upload; a node beside it on the same host (its /tmp)
+    must still find its own."""
+    nodes = inventory("/opt/kafka").nodes
+    paths = {upload_path(n, "9.9.9") for n in nodes}
+    assert len(paths) == len(nodes)
+    for n in nodes:
+        assert unpack_command(n, "9.9.9", upload_path(n, "9.9.9"), "a" * 128).endswith(
+            f"; rm -f {upload_path(n, '9.9.9')}"
+        )
